@@ -1,0 +1,165 @@
+"""The tabular MDP container."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import scipy.sparse as sp
+
+
+@dataclass(frozen=True, eq=False)
+class TabularMDP:
+    """A finite MDP over non-terminal states described by feature vectors.
+
+    Attributes
+    ----------
+    features:
+        ``(S, F)`` feature vector of every non-terminal state; rows must be distinct.
+    transitions:
+        Sparse ``(S * A, S)`` matrix; row ``s * A + a`` holds p(s' | s, a) over non-terminal
+        successors. Mass missing from a row is the probability that the episode ends.
+    rewards:
+        ``(S, A)`` expected immediate reward r(s, a).
+    valid_actions:
+        ``(S, A)`` boolean mask of the actions available in each state.
+    start:
+        ``(S,)`` start-state distribution.
+    gamma:
+        Discount factor.
+    feature_names, action_names:
+        Labels used in tables and figures.
+    state_labels:
+        Optional short label per state (defaults to the feature tuple).
+    name:
+        Name of the domain.
+    """
+
+    features: np.ndarray
+    transitions: sp.csr_matrix
+    rewards: np.ndarray
+    valid_actions: np.ndarray
+    start: np.ndarray
+    gamma: float
+    feature_names: tuple[str, ...]
+    action_names: tuple[str, ...]
+    state_labels: tuple[str, ...] | None = None
+    name: str = "mdp"
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        s, f = self.features.shape
+        a = self.rewards.shape[1]
+        if self.transitions.shape != (s * a, s):
+            raise ValueError(
+                f"transitions must have shape (S*A, S) = ({s * a}, {s}); got {self.transitions.shape}"
+            )
+        if self.rewards.shape != (s, a) or self.valid_actions.shape != (s, a):
+            raise ValueError("rewards and valid_actions must both have shape (S, A)")
+        if len(self.feature_names) != f or len(self.action_names) != a:
+            raise ValueError("need one name per feature and one per action")
+        if not np.isclose(self.start.sum(), 1.0):
+            raise ValueError(f"start distribution sums to {self.start.sum():.6g}, not 1")
+        if not self.valid_actions.any(axis=1).all():
+            bad = int(np.flatnonzero(~self.valid_actions.any(axis=1))[0])
+            raise ValueError(f"state {bad} has no valid action; make it terminal instead")
+        row_sums = np.asarray(self.transitions.sum(axis=1)).ravel()
+        if (row_sums > 1 + 1e-9).any():
+            raise ValueError("a transition row sums to more than 1")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"gamma must lie in [0, 1]; got {self.gamma}")
+
+    # -- sizes ------------------------------------------------------------------------
+    @property
+    def n_states(self) -> int:
+        return self.features.shape[0]
+
+    @property
+    def n_actions(self) -> int:
+        return self.rewards.shape[1]
+
+    @property
+    def n_features(self) -> int:
+        return self.features.shape[1]
+
+    @cached_property
+    def termination(self) -> np.ndarray:
+        """(S, A) probability that taking a in s ends the episode."""
+        row_sums = np.asarray(self.transitions.sum(axis=1)).ravel()
+        return np.clip(1.0 - row_sums, 0.0, 1.0).reshape(self.n_states, self.n_actions)
+
+    @property
+    def is_continuing(self) -> bool:
+        """True when no state-action pair can end the episode."""
+        return bool((self.termination < 1e-12).all())
+
+    # -- lookups ----------------------------------------------------------------------
+    @cached_property
+    def _index(self) -> dict[tuple, int]:
+        index = {tuple(row): i for i, row in enumerate(self.features.tolist())}
+        if len(index) != self.n_states:
+            raise ValueError("two states share a feature vector; features must identify states")
+        return index
+
+    def index_of(self, features: Sequence[float]) -> int:
+        """Index of the state with this feature vector (KeyError naming it if none)."""
+        key = tuple(np.asarray(features).tolist())
+        try:
+            return self._index[key]
+        except KeyError:
+            raise KeyError(f"no non-terminal state of {self.name!r} has features {key}") from None
+
+    def indices_of(self, rows: Iterable[Sequence[float]]) -> np.ndarray:
+        return np.array([self.index_of(r) for r in rows], dtype=np.int64)
+
+    def label(self, s: int) -> str:
+        if self.state_labels is not None:
+            return self.state_labels[s]
+        return str(tuple(self.features[s].tolist()))
+
+    # -- policy-induced chain ---------------------------------------------------------
+    def chain(self, policy: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
+        """Transition matrix P_pi (S x S) and expected reward r_pi (S,) under ``policy``."""
+        s, a = self.n_states, self.n_actions
+        weights = sp.diags(np.asarray(policy, float).reshape(-1))
+        pick = sp.kron(sp.eye(s, format="csr"), np.ones((1, a)), format="csr")  # (S, S*A)
+        p_pi = (pick @ weights @ self.transitions).tocsr()
+        r_pi = (np.asarray(policy) * self.rewards).sum(axis=1)
+        return p_pi, r_pi
+
+    def successors(self, s: int, a: int) -> tuple[np.ndarray, np.ndarray]:
+        """Non-terminal successor indices and probabilities of (s, a)."""
+        row = self.transitions[s * self.n_actions + a]
+        return row.indices, row.data
+
+    # -- construction -----------------------------------------------------------------
+    @classmethod
+    def from_dense(
+        cls,
+        features: np.ndarray,
+        transitions: np.ndarray,
+        rewards: np.ndarray,
+        start: np.ndarray,
+        gamma: float,
+        feature_names: Sequence[str],
+        action_names: Sequence[str],
+        valid_actions: np.ndarray | None = None,
+        **kwargs,
+    ) -> TabularMDP:
+        """Build from a dense ``(S, A, S)`` transition array (small domains)."""
+        transitions = np.asarray(transitions, float)
+        s, a, _ = transitions.shape
+        valid = np.ones((s, a), bool) if valid_actions is None else np.asarray(valid_actions, bool)
+        return cls(
+            features=np.asarray(features),
+            transitions=sp.csr_matrix(transitions.reshape(s * a, s)),
+            rewards=np.asarray(rewards, float),
+            valid_actions=valid,
+            start=np.asarray(start, float),
+            gamma=float(gamma),
+            feature_names=tuple(feature_names),
+            action_names=tuple(action_names),
+            **kwargs,
+        )

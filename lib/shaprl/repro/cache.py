@@ -1,0 +1,54 @@
+"""Disk cache for expensive intermediates, keyed by their configuration."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .. import __version__
+from .paths import atomic_write_bytes, atomic_write_text, cache_dir
+
+T = TypeVar("T")
+
+
+def config_key(name: str, config: dict[str, Any]) -> str:
+    """Stable hash of a configuration (and the library version)."""
+    blob = json.dumps(
+        {"name": name, "config": config, "shaprl": __version__}, sort_keys=True, default=repr
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def cached(
+    name: str,
+    config: dict[str, Any],
+    compute: Callable[[], T],
+    *,
+    directory: Path | None = None,
+    enabled: bool = True,
+) -> T:
+    """Return ``compute()``, reusing the result stored for the same ``name`` and ``config``.
+
+    ``config`` must hold everything the result depends on (domain sizes, seeds, budgets,
+    and a ``"version"`` entry to bump when the computing code changes). Results are
+    pickled atomically, with the configuration beside them as JSON for inspection.
+    """
+    if not enabled:
+        return compute()
+    root = Path(directory) if directory is not None else cache_dir()
+    key = config_key(name, config)
+    path = root / name / f"{key}.pkl"
+    if path.exists():
+        try:
+            with path.open("rb") as fh:
+                return pickle.load(fh)
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+            path.unlink(missing_ok=True)  # unreadable (older code): recompute
+    result = compute()
+    atomic_write_bytes(path, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+    atomic_write_text(path.with_suffix(".json"), json.dumps(config, indent=2, default=repr))
+    return result

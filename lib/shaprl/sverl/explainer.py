@@ -1,0 +1,212 @@
+"""Exact SVERL explanations of a policy on a tabular MDP (the shap-style entry point)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+
+from ..mdp.policies import check_policy
+from ..mdp.solvers import policy_evaluation
+from ..mdp.steady_state import exact_steady_state, reachable_states
+from ..mdp.tabular import TabularMDP
+from .characteristics import (
+    conditional_characteristic,
+    marginal_characteristic,
+    outcome_characteristic,
+    restrict_to_valid,
+)
+from .explanation import Explanation
+
+KINDS = ("behaviour", "outcome", "prediction")
+CHARACTERISTICS = ("conditional", "marginal")
+
+
+class SVERLExplainer:
+    """Explain a policy's behaviour, outcomes and predictions with exact Shapley values.
+
+    Parameters
+    ----------
+    mdp:
+        The tabular MDP (its model is needed for the steady state and for outcomes).
+    policy:
+        ``(S, A)`` action probabilities of the explained agent.
+    steady_state:
+        ``(S,)`` distribution p^pi over states. ``None`` computes it exactly from the model
+        (normalised expected visits, or the stationary distribution of continuing tasks).
+    values:
+        ``(S,)`` value estimates explained by prediction (Def. 44). ``None`` uses the exact
+        V^pi of the policy.
+    characteristic:
+        ``"conditional"`` (the paper's choice, Def. 17 / Eq. 11) or ``"marginal"`` (Eq. 6,
+        which assumes feature independence and queries the policy at hybrid feature rows).
+    policy_fn, value_fn:
+        For the marginal variant: functions from feature rows ``(k, F)`` to action
+        probabilities ``(k, A)`` / values ``(k,)``, defined wherever the marginal variant
+        needs them. By default the tables are looked up, and a hybrid row that is not a
+        state of the MDP raises an error naming it.
+    renormalise:
+        Restrict behaviour characteristics to the explained state's valid actions and
+        renormalise (Remark 35). Outcome characteristics always do.
+    """
+
+    def __init__(
+        self,
+        mdp: TabularMDP,
+        policy: np.ndarray,
+        *,
+        steady_state: np.ndarray | None = None,
+        values: np.ndarray | None = None,
+        characteristic: str = "conditional",
+        policy_fn: Callable[[np.ndarray], np.ndarray] | None = None,
+        value_fn: Callable[[np.ndarray], np.ndarray] | None = None,
+        renormalise: bool = True,
+    ) -> None:
+        if characteristic not in CHARACTERISTICS:
+            raise ValueError(
+                f"unknown characteristic {characteristic!r}; choose one of {CHARACTERISTICS}"
+            )
+        self.mdp = mdp
+        self.policy = check_policy(mdp, policy)
+        self.characteristic = characteristic
+        self.renormalise = renormalise
+        self.steady_state = self._check_distribution(
+            exact_steady_state(mdp, self.policy) if steady_state is None else steady_state
+        )
+        self.support = np.flatnonzero(self.steady_state > 0)
+        if values is None:
+            values = values_of(mdp, self.policy)
+        self.values = np.asarray(values, float)
+        if self.values.shape != (mdp.n_states,):
+            raise ValueError(f"values must have shape ({mdp.n_states},); got {self.values.shape}")
+        if not np.isfinite(self.values[self.support]).all():
+            raise ValueError("values are not finite on every steady-state state")
+        self.policy_fn = policy_fn or _table_lookup(mdp, self.policy, "policy")
+        self.value_fn = value_fn or _table_lookup(mdp, self.values[:, None], "value")
+        self._chain = None
+
+    # -- characteristic tables ---------------------------------------------------------
+    def behaviour_table(self, state: int) -> np.ndarray:
+        """(2**F, A) partial-information action probabilities at ``state`` (Def. 17)."""
+        table = self._average(self.policy[self.support], self.policy_fn, state)
+        if self.renormalise:
+            table = restrict_to_valid(table, self.mdp.valid_actions[state])
+        return table
+
+    def prediction_table(self, state: int) -> np.ndarray:
+        """(2**F, 1) value estimates from partial information at ``state`` (Def. 44)."""
+        return self._average(self.values[self.support, None], self.value_fn, state)
+
+    def outcome_table(self, state: int, behaviour: np.ndarray | None = None) -> np.ndarray:
+        """(2**F, 1) return of acting with partial information at ``state`` only (Def. 34)."""
+        if behaviour is None:
+            behaviour = self.behaviour_table(state)
+        behaviour = restrict_to_valid(behaviour, self.mdp.valid_actions[state])
+        if self._chain is None:
+            self._chain = self.mdp.chain(self.policy)
+        return outcome_characteristic(self.mdp, self.policy, state, behaviour, self._chain)[:, None]
+
+    def _average(self, targets: np.ndarray, fn, state: int) -> np.ndarray:
+        x = self.mdp.features[state]
+        feats = self.mdp.features[self.support]
+        weights = self.steady_state[self.support]
+        if self.characteristic == "conditional":
+            return conditional_characteristic(feats, weights, targets, x)
+        return marginal_characteristic(feats, weights, fn, x)
+
+    # -- explanations ------------------------------------------------------------------
+    def explain(
+        self, states: Iterable[int] | Iterable[Sequence[float]], kinds: Sequence[str] = KINDS
+    ) -> Explanation:
+        """Exact Shapley values (SVERL Eq. 1 with the chosen characteristics) of ``states``.
+
+        ``states`` are state indices or feature rows. Returns an :class:`Explanation`.
+        """
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown:
+            raise ValueError(f"unknown explanation kind(s) {unknown}; choose from {KINDS}")
+        idx = self._resolve(states)
+        tables: dict[str, list[np.ndarray]] = {k: [] for k in kinds}
+        for s in idx:
+            behaviour = None
+            if "behaviour" in kinds or "outcome" in kinds:
+                behaviour = self.behaviour_table(int(s))
+            if "behaviour" in kinds:
+                tables["behaviour"].append(behaviour)
+            if "outcome" in kinds:
+                tables["outcome"].append(self.outcome_table(int(s), behaviour))
+            if "prediction" in kinds:
+                tables["prediction"].append(self.prediction_table(int(s)))
+        outputs = {"behaviour": self.mdp.action_names, "outcome": ("value",), "prediction": ("value",)}
+        return Explanation.from_characteristics(
+            idx,
+            tuple(self.mdp.label(int(s)) for s in idx),
+            self.mdp.feature_names,
+            {kind: (np.stack(tables[kind]), outputs[kind]) for kind in kinds},
+            self.characteristic,
+        )
+
+    def _resolve(self, states) -> np.ndarray:
+        out = []
+        for s in states:
+            if np.ndim(s) == 0:
+                s = int(s)
+                if not 0 <= s < self.mdp.n_states:
+                    raise IndexError(f"state index {s} outside 0..{self.mdp.n_states - 1}")
+            else:
+                s = self.mdp.index_of(s)
+            if self.characteristic == "conditional" and self.steady_state[s] <= 0:
+                raise ValueError(
+                    f"state {s} ({self.mdp.label(s)}) has zero steady-state probability under "
+                    "this policy, so the conditional characteristic is undefined there. Explain "
+                    "a state the policy visits (see explainer.support), or pass steady_state= "
+                    "a distribution that covers it."
+                )
+            out.append(s)
+        return np.asarray(out, dtype=np.int64)
+
+    def _check_distribution(self, d: np.ndarray) -> np.ndarray:
+        d = np.asarray(d, float)
+        if d.shape != (self.mdp.n_states,) or (d < 0).any() or not np.isclose(d.sum(), 1.0):
+            raise ValueError(
+                f"steady_state must be a probability vector of length {self.mdp.n_states}"
+            )
+        return d
+
+
+def explain(
+    mdp: TabularMDP,
+    policy: np.ndarray,
+    states: Iterable[int] | Iterable[Sequence[float]],
+    kinds: Sequence[str] = KINDS,
+    **kwargs,
+) -> Explanation:
+    """One-call form of :class:`SVERLExplainer` ``(mdp, policy, **kwargs).explain(states, kinds)``."""
+    return SVERLExplainer(mdp, policy, **kwargs).explain(states, kinds)
+
+
+def values_of(mdp: TabularMDP, policy: np.ndarray) -> np.ndarray:
+    """V^pi on the states reachable from the start distribution (NaN elsewhere)."""
+    p_pi, _ = mdp.chain(policy)
+    live = reachable_states(p_pi, np.flatnonzero(mdp.start > 0))
+    return policy_evaluation(mdp, policy, states=live)
+
+
+def _table_lookup(mdp: TabularMDP, table: np.ndarray, what: str):
+    """Function from feature rows to rows of a per-state table, failing on non-states."""
+
+    def lookup(rows: np.ndarray) -> np.ndarray:
+        out = np.empty((len(rows), table.shape[1]))
+        for k, row in enumerate(rows):
+            try:
+                out[k] = table[mdp.index_of(row)]
+            except KeyError:
+                raise ValueError(
+                    f"the marginal characteristic queried the {what} at feature row "
+                    f"{tuple(np.asarray(row).tolist())}, which is not a state of {mdp.name!r} "
+                    f"(SVERL Sec. 4.2). Pass {what}_fn= defined on such rows, or use "
+                    "characteristic='conditional'."
+                ) from None
+        return out
+
+    return lookup
