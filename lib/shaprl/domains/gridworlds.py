@@ -72,3 +72,41 @@ def five_state_grid() -> TabularMDP:
         state_labels=tuple(str(k + 1) for k in range(n)), name="five_state_grid",
         info={"coords": coords, "blocked": [(0, 1)], "height": 4, "width": 2},
     )
+
+
+_ARROWS = {0: (0, 0.3), 1: (0.3, 0), 2: (0, -0.3), 3: (-0.3, 0)}
+_FILL = {GREEN: "#8BC34A", RED: "#E57373", BLUE: "#64B5F6"}
+
+
+def draw_grid(mdp: TabularMDP, policy: np.ndarray, ax=None, *, title: str = ""):
+    """Draw a gridworld of this module with each state's label and its policy's arrows."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    ax = ax or plt.gca()
+    coords = mdp.info["coords"]
+    width = mdp.info.get("width", max(c[0] for c in coords) + 1)
+    height = mdp.info.get("height", max(c[1] for c in coords) + 1)
+    for x in range(width):
+        for y in range(height):
+            blocked = (x, y) in mdp.info.get("blocked", ())
+            goal = y == height - 1 and mdp.name == "five_state_grid"
+            face = "#555555" if blocked else "#C8E6C9" if goal else "white"
+            ax.add_patch(Rectangle((x, y), 1, 1, facecolor=face, edgecolor="black"))
+            if goal:
+                ax.text(x + 0.5, y + 0.5, "goal", ha="center", va="center", fontsize=8)
+    for s, (x, y) in enumerate(coords):
+        if mdp.name == "colour_grid":
+            ax.add_patch(Rectangle((x, y), 1, 1, facecolor=_FILL[int(mdp.features[s, 1])], edgecolor="black"))
+        ax.text(x + 0.1, y + 0.85, mdp.label(s), fontsize=8, va="top")
+        for a, prob in enumerate(policy[s]):
+            if prob > 0:
+                dx, dy = _ARROWS[a]
+                ax.arrow(x + 0.5, y + 0.45, dx, dy, width=0.03 * prob, head_width=0.12, color="black", length_includes_head=True)
+    ax.set_xlim(0, width)
+    ax.set_ylim(0, height)
+    ax.set_aspect("equal")
+    ax.set_xticks([i + 0.5 for i in range(width)], labels=range(width))
+    ax.set_yticks([i + 0.5 for i in range(height)], labels=range(height))
+    ax.set_title(title, fontsize=10)
+    return ax

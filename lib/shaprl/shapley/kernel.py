@@ -64,6 +64,8 @@ def kernel_shapley(
     trailing = values.shape[1:]
     y = values.reshape(len(masks), -1) - np.asarray(empty_value, dtype=float).reshape(1, -1)
     total = (np.asarray(full_value, float) - np.asarray(empty_value, float)).reshape(-1)
+    if n == 1:  # no coalition strictly between empty and full: efficiency decides
+        return total.reshape((1,) + trailing)
     if weights is None:
         sizes = ((masks[:, None] >> np.arange(n)) & 1).sum(axis=1)
         weights = shapley_kernel_weights(n, sizes)

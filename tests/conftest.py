@@ -1,0 +1,11 @@
+"""Shared test settings: deterministic hypothesis profile, one torch thread, Agg backend."""
+
+import os
+
+import matplotlib
+from hypothesis import settings
+
+matplotlib.use("Agg")
+os.environ.setdefault("MPLBACKEND", "Agg")
+settings.register_profile("repro", deadline=None, derandomize=True, max_examples=60)
+settings.load_profile("repro")
