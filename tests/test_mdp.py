@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from shaprl.domains.gridworlds import colour_grid, five_state_grid
 from shaprl.mdp import (
     TabularMDP,
@@ -23,8 +22,13 @@ def random_mdp(seed: int, n: int = 6, a: int = 3, end: float = 0.2) -> TabularMD
     p = p / p.sum(axis=2, keepdims=True) * (1 - end)
     start = rng.random(n)
     return TabularMDP.from_dense(
-        np.arange(n)[:, None], p, rng.normal(size=(n, a)), start / start.sum(), 1.0,
-        ("s",), tuple("abc"[:a]),
+        np.arange(n)[:, None],
+        p,
+        rng.normal(size=(n, a)),
+        start / start.sum(),
+        1.0,
+        ("s",),
+        tuple("abc"[:a]),
     )
 
 

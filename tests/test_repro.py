@@ -7,7 +7,6 @@ import matplotlib.pyplot as plt
 import nbformat
 import pandas as pd
 import pytest
-
 from shaprl import repro
 from shaprl.repro.index import render_index
 from shaprl.repro.run import discover, notebook_parameters, parse_params, run
@@ -41,7 +40,14 @@ def test_report_writes_artefacts_and_claims(tmp_path, monkeypatch):
     report.figure(fig, "f1", paper="Paper Fig. 1")
     report.claim("ok", paper="Paper Table 1", statement="holds", holds=True, measured="1")
     report.claim("bad", paper="Paper Fig. 1", statement="fails", holds=False, measured="2")
-    report.claim("big", paper="Paper Fig. 1", statement="needs budget", holds=True, measured="3", needs="paper")
+    report.claim(
+        "big",
+        paper="Paper Fig. 1",
+        statement="needs budget",
+        holds=True,
+        measured="3",
+        needs="paper",
+    )
     claims = report.finalize()
     assert claims["status"].tolist() == ["reproduced", "not reproduced", "indicative"]
     for name in ("t1.csv", "t1.md", "t1.html", "f1.png", "f1.pdf", "claims.csv", "manifest.json"):

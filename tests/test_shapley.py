@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from shaprl.shapley import (
     MAX_EXACT_PLAYERS,
     TableGame,
@@ -121,8 +120,12 @@ def test_kernel_with_sampled_coalitions_is_close():
     inner = np.flatnonzero(np.isfinite(w))
     masks = rng.choice(inner, size=20_000, p=w[inner] / w[inner].sum())
     est = kernel_shapley(
-        values[masks], masks, np.ones(len(masks)), n_players=n,
-        empty_value=values[0], full_value=values[-1],
+        values[masks],
+        masks,
+        np.ones(len(masks)),
+        n_players=n,
+        empty_value=values[0],
+        full_value=values[-1],
     )
     assert np.abs(est - exact_shapley(values)).max() < 0.05
     assert np.isclose(est.sum(), values[-1] - values[0])  # efficiency is a hard constraint

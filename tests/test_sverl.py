@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from shaprl.domains import road_sign as rs
 from shaprl.domains.gridworlds import colour_grid, five_state_grid
 from shaprl.mdp import TabularMDP, greedy_policy, policy_evaluation, steady_state, value_iteration
@@ -19,7 +18,11 @@ from shaprl.sverl import (
 def random_feature_mdp(seed: int, n_features: int = 4, levels: int = 3, a: int = 3) -> TabularMDP:
     """A random episodic MDP whose states are all distinct feature vectors."""
     rng = np.random.default_rng(seed)
-    grid = np.array(np.meshgrid(*[range(levels)] * n_features, indexing="ij")).reshape(n_features, -1).T
+    grid = (
+        np.array(np.meshgrid(*[range(levels)] * n_features, indexing="ij"))
+        .reshape(n_features, -1)
+        .T
+    )
     feats = grid[rng.choice(len(grid), size=min(12, len(grid)), replace=False)]
     n = len(feats)
     p = rng.random((n, a, n)) * (rng.random((n, a, n)) < 0.4)
@@ -27,8 +30,13 @@ def random_feature_mdp(seed: int, n_features: int = 4, levels: int = 3, a: int =
     valid = rng.random((n, a)) < 0.8
     valid[:, 0] = True
     return TabularMDP.from_dense(
-        feats, p, rng.normal(size=(n, a)), np.full(n, 1 / n), 1.0,
-        tuple(f"f{i}" for i in range(n_features)), tuple(f"a{j}" for j in range(a)),
+        feats,
+        p,
+        rng.normal(size=(n, a)),
+        np.full(n, 1 / n),
+        1.0,
+        tuple(f"f{i}" for i in range(n_features)),
+        tuple(f"a{j}" for j in range(a)),
         valid_actions=valid,
     )
 

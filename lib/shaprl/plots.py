@@ -38,13 +38,20 @@ def phi_bars(
 
 def table_figure(frame: pd.DataFrame, *, title: str = "", fmt: str = "{:.3g}", width: float = 1.1):
     """Render a small DataFrame as a figure (for paper figures that are tables)."""
-    text = [[fmt.format(v) if isinstance(v, (int, float, np.floating)) else str(v) for v in row] for row in frame.to_numpy()]
+    text = [
+        [fmt.format(v) if isinstance(v, (int, float, np.floating)) else str(v) for v in row]
+        for row in frame.to_numpy()
+    ]
     fig, ax = plt.subplots(figsize=(width * (len(frame.columns) + 1), 0.35 * (len(frame) + 2)))
     ax.axis("off")
     tab = ax.table(
         cellText=text,
-        rowLabels=[" / ".join(map(str, i)) if isinstance(i, tuple) else str(i) for i in frame.index],
-        colLabels=[" / ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in frame.columns],
+        rowLabels=[
+            " / ".join(map(str, i)) if isinstance(i, tuple) else str(i) for i in frame.index
+        ],
+        colLabels=[
+            " / ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in frame.columns
+        ],
         loc="center",
         cellLoc="center",
     )

@@ -41,8 +41,16 @@ def colour_grid(gamma: float = 0.9) -> TabularMDP:
     features = np.array([cells[c] for c in coords])
     labels = tuple(f"({i},{COLOUR_NAMES[col][0]})" for i, col in features)
     return TabularMDP.from_dense(
-        features, p, r, np.full(n, 1 / n), gamma, ("I", "C"), ACTIONS,
-        state_labels=labels, name="colour_grid", info={"coords": coords},
+        features,
+        p,
+        r,
+        np.full(n, 1 / n),
+        gamma,
+        ("I", "C"),
+        ACTIONS,
+        state_labels=labels,
+        name="colour_grid",
+        info={"coords": coords},
     )
 
 
@@ -68,8 +76,15 @@ def five_state_grid() -> TabularMDP:
             p[index[c], act, index[nxt]] = 1.0
     start = np.array([0.5, 0.5, 0, 0, 0])
     return TabularMDP.from_dense(
-        np.array(coords), p, r, start, 1.0, ("x", "y"), ACTIONS,
-        state_labels=tuple(str(k + 1) for k in range(n)), name="five_state_grid",
+        np.array(coords),
+        p,
+        r,
+        start,
+        1.0,
+        ("x", "y"),
+        ACTIONS,
+        state_labels=tuple(str(k + 1) for k in range(n)),
+        name="five_state_grid",
         info={"coords": coords, "blocked": [(0, 1)], "height": 4, "width": 2},
     )
 
@@ -97,12 +112,23 @@ def draw_grid(mdp: TabularMDP, policy: np.ndarray, ax=None, *, title: str = ""):
                 ax.text(x + 0.5, y + 0.5, "goal", ha="center", va="center", fontsize=8)
     for s, (x, y) in enumerate(coords):
         if mdp.name == "colour_grid":
-            ax.add_patch(Rectangle((x, y), 1, 1, facecolor=_FILL[int(mdp.features[s, 1])], edgecolor="black"))
+            ax.add_patch(
+                Rectangle((x, y), 1, 1, facecolor=_FILL[int(mdp.features[s, 1])], edgecolor="black")
+            )
         ax.text(x + 0.1, y + 0.85, mdp.label(s), fontsize=8, va="top")
         for a, prob in enumerate(policy[s]):
             if prob > 0:
                 dx, dy = _ARROWS[a]
-                ax.arrow(x + 0.5, y + 0.45, dx, dy, width=0.03 * prob, head_width=0.12, color="black", length_includes_head=True)
+                ax.arrow(
+                    x + 0.5,
+                    y + 0.45,
+                    dx,
+                    dy,
+                    width=0.03 * prob,
+                    head_width=0.12,
+                    color="black",
+                    length_includes_head=True,
+                )
     ax.set_xlim(0, width)
     ax.set_ylim(0, height)
     ax.set_aspect("equal")

@@ -39,7 +39,13 @@ def road_sign() -> tuple[TabularMDP, np.ndarray]:
     r[s2, LEFT] = r[s3, RIGHT] = STEP_REWARD + GOAL_BONUS  # destination reached
     # s2 RIGHT and s3 LEFT leave the map: terminal, step cost only.
     mdp = TabularMDP.from_dense(
-        features, p, r, np.array([1.0, 0.0, 0.0]), 1.0, FEATURES, ACTIONS,
+        features,
+        p,
+        r,
+        np.array([1.0, 0.0, 0.0]),
+        1.0,
+        FEATURES,
+        ACTIONS,
         state_labels=("S1 (right, 10 mi)", "S2 (left, 2 mi)", "S3 (right, 2 mi)"),
         name="road_sign",
     )
@@ -75,15 +81,29 @@ def draw_map(ax=None):
 
     ax = ax or plt.gca()
     start, j1, j2, j3, goal = (0, 0), (0, 1), (1, 1), (-1, 1), (0, 2)
-    ax.plot(*zip(start, j1, j2, (1, 2), goal, strict=True), color="black", lw=3, label="agent's route")
-    ax.plot(*zip(j1, j3, (-1, 2), goal, strict=True), color="#C44E52", lw=2, ls="--", label="equal-length route")
+    ax.plot(
+        *zip(start, j1, j2, (1, 2), goal, strict=True), color="black", lw=3, label="agent's route"
+    )
+    ax.plot(
+        *zip(j1, j3, (-1, 2), goal, strict=True),
+        color="#C44E52",
+        lw=2,
+        ls="--",
+        label="equal-length route",
+    )
     ax.plot([1, 1.6], [1, 1], color="grey", lw=2, ls=":")  # leaving the map from S2
     for (x, y), text in ((j1, "S1\n→ 10 mi"), (j2, "S2\n← 2 mi"), (j3, "S3\n→ 2 mi")):
         ax.scatter([x], [y], s=500, color="#FFD54F", edgecolor="black", zorder=3)
-        ax.annotate(text, (x, y), xytext=(14, -34), textcoords="offset points", ha="left", fontsize=8)
+        ax.annotate(
+            text, (x, y), xytext=(14, -34), textcoords="offset points", ha="left", fontsize=8
+        )
     ax.scatter(*goal, marker="*", s=400, color="#55A868", edgecolor="black", zorder=3)
-    ax.annotate("destination", goal, xytext=(0, 12), textcoords="offset points", ha="center", fontsize=8)
-    ax.annotate("start", start, xytext=(0, -14), textcoords="offset points", ha="center", fontsize=8)
+    ax.annotate(
+        "destination", goal, xytext=(0, 12), textcoords="offset points", ha="center", fontsize=8
+    )
+    ax.annotate(
+        "start", start, xytext=(0, -14), textcoords="offset points", ha="center", fontsize=8
+    )
     ax.text(1.62, 1, "off map", va="center", fontsize=8, color="grey")
     ax.set_xlim(-1.7, 2.2)
     ax.set_ylim(-0.5, 2.5)

@@ -28,7 +28,9 @@ def reachable_states(p_pi: sp.spmatrix, sources: np.ndarray) -> np.ndarray:
     root = sp.csr_matrix(
         (np.ones(len(sources)), (np.zeros(len(sources), int), np.asarray(sources))), shape=(1, n)
     )
-    augmented = sp.bmat([[graph, sp.csr_matrix((n, 1))], [root, sp.csr_matrix((1, 1))]], format="csr")
+    augmented = sp.bmat(
+        [[graph, sp.csr_matrix((n, 1))], [root, sp.csr_matrix((1, 1))]], format="csr"
+    )
     order = csgraph.breadth_first_order(augmented, n, directed=True, return_predecessors=False)
     return np.sort(order[order != n])
 

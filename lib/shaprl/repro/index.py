@@ -7,7 +7,11 @@ from pathlib import Path
 from .paths import atomic_write_text
 from .report import load_manifests
 
-_BADGE = {"reproduced": "✅ reproduced", "not reproduced": "❌ not reproduced", "indicative": "⚠️ indicative"}
+_BADGE = {
+    "reproduced": "✅ reproduced",
+    "not reproduced": "❌ not reproduced",
+    "indicative": "⚠️ indicative",
+}
 
 
 def render_index(manifests: list[dict]) -> str:
@@ -53,7 +57,9 @@ def render_index(manifests: list[dict]) -> str:
             lines.append(f"| {label} | `{a['name']}` {files} | {claims} |")
         for paper, cs in by_paper.items():
             if paper not in seen:
-                text = "<br>".join(f"{_BADGE[c['status']]}: {c['statement']} ({c['measured']})" for c in cs)
+                text = "<br>".join(
+                    f"{_BADGE[c['status']]}: {c['statement']} ({c['measured']})" for c in cs
+                )
                 lines.append(f"| {paper} | — | {text} |")
         lines.append("")
     return "\n".join(lines)

@@ -29,7 +29,9 @@ def settings(profile: str | None, **by_profile: dict[str, Any]) -> dict[str, Any
     missing = [p for p in PROFILES if p not in by_profile]
     extra = [p for p in by_profile if p not in PROFILES]
     if missing or extra:
-        raise ValueError(f"settings need exactly the profiles {PROFILES}; missing {missing}, unknown {extra}")
+        raise ValueError(
+            f"settings need exactly the profiles {PROFILES}; missing {missing}, unknown {extra}"
+        )
     keys = {p: set(v) for p, v in by_profile.items()}
     if len({frozenset(k) for k in keys.values()}) != 1:
         raise ValueError(f"every profile must set the same keys; got {keys}")

@@ -67,7 +67,11 @@ class Report:
         rendered = view.round(digits)
         if any(name is not None for name in rendered.index.names):
             rendered = rendered.reset_index()
-        md = (f"**{paper}** — {caption}\n\n" if caption else "") + rendered.to_markdown(index=False) + "\n"
+        md = (
+            (f"**{paper}** — {caption}\n\n" if caption else "")
+            + rendered.to_markdown(index=False)
+            + "\n"
+        )
         html = rendered.to_html(border=0, na_rep="", index=False)
         base = self.directory / name
         atomic_write_text(base.with_suffix(".csv"), csv)
@@ -81,7 +85,11 @@ class Report:
         files = []
         for ext in ("png", "pdf"):
             buf = io.BytesIO()
-            meta = {"Software": None} if ext == "png" else {"Creator": None, "Producer": None, "CreationDate": None}
+            meta = (
+                {"Software": None}
+                if ext == "png"
+                else {"Creator": None, "Producer": None, "CreationDate": None}
+            )
             fig.savefig(buf, format=ext, dpi=dpi, bbox_inches="tight", metadata=meta)
             atomic_write_bytes(self.directory / f"{name}.{ext}", buf.getvalue())
             files.append(f"{name}.{ext}")
@@ -114,7 +122,11 @@ class Report:
             status = "indicative"
         else:
             status = "reproduced" if holds else "not reproduced"
-        measured = measured if status != "indicative" else f"{measured} ({'holds' if holds else 'fails'} under {self.profile})"
+        measured = (
+            measured
+            if status != "indicative"
+            else f"{measured} ({'holds' if holds else 'fails'} under {self.profile})"
+        )
         claim = Claim(key, paper, statement, status, measured, self.profile)
         self.claims = [c for c in self.claims if c.key != key] + [claim]
         return claim

@@ -43,7 +43,9 @@ def parse_params(text: str) -> dict:
     params = {}
     for item in text.split():
         if "=" not in item:
-            raise SystemExit(f"error: parameter {item!r} must look like name=value (e.g. PARAMS='seed=3')")
+            raise SystemExit(
+                f"error: parameter {item!r} must look like name=value (e.g. PARAMS='seed=3')"
+            )
         key, raw = item.split("=", 1)
         try:
             params[key] = ast.literal_eval(raw)
@@ -60,7 +62,13 @@ def notebook_parameters(path: Path) -> set[str]:
     for cell in nb.cells:
         if "parameters" in cell.get("metadata", {}).get("tags", []):
             tree = ast.parse(cell.source)
-            return {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)}
+            return {
+                t.id
+                for node in tree.body
+                if isinstance(node, ast.Assign)
+                for t in node.targets
+                if isinstance(t, ast.Name)
+            }
     raise SystemExit(f"error: {path.name} has no cell tagged 'parameters' (papermill needs one)")
 
 
@@ -131,18 +139,25 @@ def run(profile: str, selection: str = "", params_text: str = "", force: bool = 
             failed = done.with_name(f"{done.stem}.failed.ipynb")
             if tmp.exists():
                 os.replace(tmp, failed)
-            print(f"[fail] {path.stem}: {type(err).__name__}; executed copy in {failed}", file=sys.stderr)
+            print(
+                f"[fail] {path.stem}: {type(err).__name__}; executed copy in {failed}",
+                file=sys.stderr,
+            )
             print(str(err)[-3000:], file=sys.stderr)
             write_index(figures)
             return 1
         os.replace(tmp, done)
         seconds = time.perf_counter() - start
         timings[path.stem] = round(seconds, 1)
-        atomic_write_text(stamp, json.dumps({"fingerprint": key, "seconds": round(seconds, 1)}) + "\n")
+        atomic_write_text(
+            stamp, json.dumps({"fingerprint": key, "seconds": round(seconds, 1)}) + "\n"
+        )
         print(f"[done] {path.stem}: {seconds:.1f} s", flush=True)
     index = write_index(figures)
     print(f"[index] {index.relative_to(root) if index.is_relative_to(root) else index}")
-    print(f"total {time.perf_counter() - total:.1f} s for {len(paths)} notebook(s), profile {profile}")
+    print(
+        f"total {time.perf_counter() - total:.1f} s for {len(paths)} notebook(s), profile {profile}"
+    )
     return 0
 
 

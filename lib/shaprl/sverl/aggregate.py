@@ -256,3 +256,84 @@ def feature_dependence(
     mi_all = float(np.sum(p * np.log(p / prod_on_support)))
     rows.append({"pair": "all", "mutual_information": mi_all, "total_variation": tv_all})
     return pd.DataFrame(rows)
+
+
+def product_of_marginals(features: np.ndarray, distribution: np.ndarray) -> np.ndarray:
+    """The distribution over states that makes every feature independent with the same marginals.
+
+    Needs every combination of the visited feature values to be a state (true for dice and
+    the 500-state Taxi model); used to check that the conditional and marginal
+    characteristics agree under independence (SVERL Sec. 4.2).
+    """
+    features = np.asarray(features)
+    d = np.asarray(distribution, float) / np.sum(distribution)
+    f = features.shape[1]
+    marginals = []
+    for i in range(f):
+        vals, inv = np.unique(features[:, i], return_inverse=True)
+        marginals.append((vals, np.bincount(inv, weights=d, minlength=len(vals))))
+    out = np.ones(len(features))
+    for i, (vals, m) in enumerate(marginals):
+        out *= m[np.searchsorted(vals, features[:, i])]
+    missing = 1.0 - out.sum()
+    if missing > 1e-9:
+        raise ValueError(
+            f"{missing:.3g} of the product distribution falls on feature combinations that are not "
+            "states; it is only defined when every combination of feature values is a state"
+        )
+    return out
+
+
+def off_support_mass(features: np.ndarray, distribution: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Per coalition C, the probability that the marginal characteristic (Eq. 6) of ``x``
+    queries a feature combination (x_C, s_{not C}) outside the distribution's support.
+
+    These are the "impossible" or never-visited combinations of SVERL Sec. 4.2. Returns a
+    ``(2**F,)`` array (0 for the empty and the full coalition).
+    """
+    features = np.asarray(features)
+    d = np.asarray(distribution, float) / np.sum(distribution)
+    keep = d > 0
+    support = {tuple(row) for row in features[keep].tolist()}
+    f = features.shape[1]
+    out = np.zeros(1 << f)
+    for mask in range(1 << f):
+        known = np.array([(mask >> i) & 1 for i in range(f)], bool)
+        hybrid = np.where(known[None, :], np.asarray(x)[None, :], features[keep])
+        out[mask] = sum(p for row, p in zip(hybrid.tolist(), d[keep], strict=True) if tuple(row) not in support)
+    return out
+
+
+def grouped_bars(table: pd.DataFrame, *, ax=None, title: str = "", colours: Sequence[str] | None = None):
+    """Horizontal grouped bars: one group per row (feature), one bar per column (series)."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    n_rows, n_cols = table.shape
+    height = 0.8 / n_cols
+    y = np.arange(n_rows)[::-1]
+    colours = colours or ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B2"]
+    for k, column in enumerate(table.columns):
+        ax.barh(y + (n_cols - 1 - 2 * k) * height / 2, table[column].to_numpy(float), height=height,
+                color=colours[k % len(colours)], label=str(column))
+    ax.set_yticks(y, labels=[str(i) for i in table.index])
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_title(title, fontsize=9)
+    return ax
+
+
+def conditioned_heatmap(frame: pd.DataFrame, *, ax=None, title: str = "", value_labels: Sequence[str] | None = None):
+    """Heatmap of :func:`conditioned_on_feature` output for one kind/output: values x features."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    grid = frame.pivot_table(index="condition_value", columns="feature", values="phi", sort=False)
+    lim = max(1e-12, float(np.nanmax(np.abs(grid.to_numpy()))))
+    im = ax.imshow(grid.to_numpy(), cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
+    ax.set_xticks(range(grid.shape[1]), labels=list(grid.columns))
+    rows = value_labels if value_labels is not None else [str(v) for v in grid.index]
+    ax.set_yticks(range(grid.shape[0]), labels=[f"{frame['condition'].iloc[0]} = {r}" for r in rows])
+    for (i, j), v in np.ndenumerate(grid.to_numpy()):
+        ax.text(j, i, f"{v:+.2f}", ha="center", va="center", fontsize=7)
+    ax.set_title(title, fontsize=9)
+    return im

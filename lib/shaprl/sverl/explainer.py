@@ -137,7 +137,11 @@ class SVERLExplainer:
                 tables["outcome"].append(self.outcome_table(int(s), behaviour))
             if "prediction" in kinds:
                 tables["prediction"].append(self.prediction_table(int(s)))
-        outputs = {"behaviour": self.mdp.action_names, "outcome": ("value",), "prediction": ("value",)}
+        outputs = {
+            "behaviour": self.mdp.action_names,
+            "outcome": ("value",),
+            "prediction": ("value",),
+        }
         return Explanation.from_characteristics(
             idx,
             tuple(self.mdp.label(int(s)) for s in idx),

@@ -53,7 +53,13 @@ class Explanation:
             char = np.asarray(char, float)
             phi = np.moveaxis(exact_shapley(np.moveaxis(char, 1, 0)), 0, 1)  # (n_states, F, m)
             results[kind] = KindResult(phi, char, tuple(outputs))
-        return cls(np.asarray(states), tuple(state_labels), tuple(feature_names), results, characteristic_kind)
+        return cls(
+            np.asarray(states),
+            tuple(state_labels),
+            tuple(feature_names),
+            results,
+            characteristic_kind,
+        )
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -69,7 +75,9 @@ class Explanation:
         """Characteristic values of one state as a coalitions x outputs table."""
         res = self._get(kind)
         i = self._position(state)
-        labels = [coalition_label(c, self.feature_names) for c in range(res.characteristic.shape[1])]
+        labels = [
+            coalition_label(c, self.feature_names) for c in range(res.characteristic.shape[1])
+        ]
         return pd.DataFrame(res.characteristic[i], index=labels, columns=list(res.outputs))
 
     def to_frame(self) -> pd.DataFrame:
