@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from shaprl.shapley import TableGame, exact_shapley, kernel_shapley, permutation_shapley
 
 from .harness import Result, timed

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from shaprl.domains.gridworlds import colour_grid, five_state_grid
 from shaprl.mdp import (
     TabularMDP,

@@ -6,6 +6,7 @@ from itertools import combinations
 
 import numpy as np
 import pytest
+
 from shaprl.domains import minesweeper as ms
 from shaprl.mdp import steady_state
 from shaprl.sverl import SVERLExplainer

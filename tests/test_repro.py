@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import nbformat
 import pandas as pd
 import pytest
+
 from shaprl import repro
 from shaprl.repro.index import render_index
 from shaprl.repro.run import discover, notebook_parameters, parse_params, run

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from shaprl.domains import road_sign as rs
 from shaprl.domains.gridworlds import colour_grid, five_state_grid
 from shaprl.mdp import TabularMDP, greedy_policy, policy_evaluation, steady_state, value_iteration

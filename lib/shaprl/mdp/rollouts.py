@@ -19,23 +19,29 @@ def sample_episodes(
     policy = check_policy(mdp, policy)
     rng = np.random.default_rng(seed)
     a_count = mdp.n_actions
-    trans = mdp.transitions
+    indptr, indices, probs = mdp.transitions.indptr, mdp.transitions.indices, mdp.transitions.data
     visited = np.empty(n_steps, dtype=np.int64)
     s = rng.choice(mdp.n_states, p=mdp.start)
     t_episode = 0
     cdf = np.cumsum(policy, axis=1)
+    start_cdf = np.cumsum(mdp.start)
+    draws = rng.random((n_steps, 3))  # action, successor, restart
     for t in range(n_steps):
         visited[t] = s
-        a = min(int(np.searchsorted(cdf[s], rng.random(), side="right")), a_count - 1)
-        row = trans[s * a_count + a]
-        u = rng.random()
-        nxt = np.searchsorted(np.cumsum(row.data), u, side="right")
+        a = min(int(np.searchsorted(cdf[s], draws[t, 0], side="right")), a_count - 1)
+        lo, hi = indptr[s * a_count + a], indptr[s * a_count + a + 1]
+        u, acc, nxt = draws[t, 1], 0.0, -1
+        for k in range(lo, hi):  # successor rows are short: a linear scan beats numpy here
+            acc += probs[k]
+            if u < acc:
+                nxt = int(indices[k])
+                break
         t_episode += 1
-        if nxt >= len(row.indices) or t_episode >= max_episode_steps:
-            s = rng.choice(mdp.n_states, p=mdp.start)
+        if nxt < 0 or t_episode >= max_episode_steps:
+            s = min(int(np.searchsorted(start_cdf, draws[t, 2], side="right")), mdp.n_states - 1)
             t_episode = 0
         else:
-            s = int(row.indices[nxt])
+            s = nxt
     return visited
 
 

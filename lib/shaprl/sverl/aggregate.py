@@ -42,7 +42,9 @@ def explain_support(explainer: SVERLExplainer, kinds: Sequence[str] = KINDS) -> 
     return explainer.explain(explainer.support, kinds)
 
 
-def _weights_on_states(explanation: Explanation, distribution: np.ndarray, *, atol: float) -> np.ndarray:
+def _weights_on_states(
+    explanation: Explanation, distribution: np.ndarray, *, atol: float
+) -> np.ndarray:
     """Distribution restricted to the explained states, checking it puts no mass elsewhere."""
     d = np.asarray(distribution, float)
     states = np.asarray(explanation.states)
@@ -71,7 +73,9 @@ def _kinds(explanation: Explanation, kinds: Sequence[str] | None) -> tuple[str, 
     kinds = explanation.kinds if kinds is None else tuple(kinds)
     missing = [k for k in kinds if k not in explanation.kinds]
     if missing:
-        raise KeyError(f"the explanation has kinds {explanation.kinds}; {missing} were not computed")
+        raise KeyError(
+            f"the explanation has kinds {explanation.kinds}; {missing} were not computed"
+        )
     return kinds
 
 
@@ -121,7 +125,9 @@ def policy_weighted(explanation: Explanation, policy: np.ndarray) -> pd.DataFram
         raise KeyError("policy_weighted needs a behaviour explanation (kinds=('behaviour', ...))")
     pi = np.asarray(policy, float)[np.asarray(explanation.states)]
     if pi.shape[1] != res.phi.shape[2]:
-        raise ValueError(f"policy has {pi.shape[1]} actions; the explanation has {res.phi.shape[2]}")
+        raise ValueError(
+            f"policy has {pi.shape[1]} actions; the explanation has {res.phi.shape[2]}"
+        )
     phi = np.einsum("na,nfa->nf", pi, res.phi)
     n, f = phi.shape
     return pd.DataFrame(
@@ -132,6 +138,19 @@ def policy_weighted(explanation: Explanation, policy: np.ndarray) -> pd.DataFram
             "phi": phi.reshape(-1),
         }
     )
+
+
+def expected_probability_game(explanation: Explanation, policy: np.ndarray) -> np.ndarray:
+    """``(n_states, 2**F)`` characteristic v(C) = sum_a pi(a|s) pi_C(a|s) of each explained state.
+
+    By linearity its Shapley values are the pi-weighted behaviour credit of
+    :func:`policy_weighted` (SVERL Sec. 10.1, the game of the expected action probability).
+    """
+    res = explanation.results.get("behaviour")
+    if res is None:
+        raise KeyError("expected_probability_game needs a behaviour explanation")
+    pi = np.asarray(policy, float)[np.asarray(explanation.states)]
+    return np.einsum("na,nca->nc", pi, res.characteristic)
 
 
 def _with_policy_weighted(explanation: Explanation, policy: np.ndarray | None) -> Explanation:
@@ -146,11 +165,16 @@ def _with_policy_weighted(explanation: Explanation, policy: np.ndarray | None) -
     results = dict(explanation.results)
     results["behaviour"] = KindResult(
         np.concatenate([res.phi, weighted], axis=2),
-        np.concatenate([res.characteristic, np.full(res.characteristic.shape[:2] + (1,), np.nan)], axis=2),
+        np.concatenate(
+            [res.characteristic, np.full(res.characteristic.shape[:2] + (1,), np.nan)], axis=2
+        ),
         (*res.outputs, POLICY_WEIGHTED),
     )
     return Explanation(
-        explanation.states, explanation.state_labels, explanation.feature_names, results,
+        explanation.states,
+        explanation.state_labels,
+        explanation.feature_names,
+        results,
         explanation.characteristic_kind,
     )
 
@@ -207,7 +231,9 @@ def conditioned_on_feature(
     return out[first + [c for c in out.columns if c not in first]]
 
 
-def _tidy(explanation: Explanation, kind: str, mean: np.ndarray, outputs: Sequence[str]) -> pd.DataFrame:
+def _tidy(
+    explanation: Explanation, kind: str, mean: np.ndarray, outputs: Sequence[str]
+) -> pd.DataFrame:
     f, m = mean.shape
     return pd.DataFrame(
         {
@@ -248,7 +274,13 @@ def feature_dependence(
             nz = joint > 0
             mi = float(np.sum(joint[nz] * np.log(joint[nz] / prod[nz])))
             tv = 0.5 * float(np.abs(joint - prod).sum())
-            rows.append({"pair": f"{feature_names[i]}–{feature_names[k]}", "mutual_information": mi, "total_variation": tv})
+            rows.append(
+                {
+                    "pair": f"{feature_names[i]}–{feature_names[k]}",
+                    "mutual_information": mi,
+                    "total_variation": tv,
+                }
+            )
     # Full joint vs product of marginals, over the joint's support and the rest of the grid.
     prod_on_support = np.prod([marginals[i][codes[i]] for i in range(f)], axis=0)
     off_support = 1.0 - prod_on_support.sum()  # product mass on combinations never visited
@@ -300,11 +332,15 @@ def off_support_mass(features: np.ndarray, distribution: np.ndarray, x: np.ndarr
     for mask in range(1 << f):
         known = np.array([(mask >> i) & 1 for i in range(f)], bool)
         hybrid = np.where(known[None, :], np.asarray(x)[None, :], features[keep])
-        out[mask] = sum(p for row, p in zip(hybrid.tolist(), d[keep], strict=True) if tuple(row) not in support)
+        out[mask] = sum(
+            p for row, p in zip(hybrid.tolist(), d[keep], strict=True) if tuple(row) not in support
+        )
     return out
 
 
-def grouped_bars(table: pd.DataFrame, *, ax=None, title: str = "", colours: Sequence[str] | None = None):
+def grouped_bars(
+    table: pd.DataFrame, *, ax=None, title: str = "", colours: Sequence[str] | None = None
+):
     """Horizontal grouped bars: one group per row (feature), one bar per column (series)."""
     import matplotlib.pyplot as plt
 
@@ -314,15 +350,22 @@ def grouped_bars(table: pd.DataFrame, *, ax=None, title: str = "", colours: Sequ
     y = np.arange(n_rows)[::-1]
     colours = colours or ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B2"]
     for k, column in enumerate(table.columns):
-        ax.barh(y + (n_cols - 1 - 2 * k) * height / 2, table[column].to_numpy(float), height=height,
-                color=colours[k % len(colours)], label=str(column))
+        ax.barh(
+            y + (n_cols - 1 - 2 * k) * height / 2,
+            table[column].to_numpy(float),
+            height=height,
+            color=colours[k % len(colours)],
+            label=str(column),
+        )
     ax.set_yticks(y, labels=[str(i) for i in table.index])
     ax.axvline(0, color="black", lw=0.8)
     ax.set_title(title, fontsize=9)
     return ax
 
 
-def conditioned_heatmap(frame: pd.DataFrame, *, ax=None, title: str = "", value_labels: Sequence[str] | None = None):
+def conditioned_heatmap(
+    frame: pd.DataFrame, *, ax=None, title: str = "", value_labels: Sequence[str] | None = None
+):
     """Heatmap of :func:`conditioned_on_feature` output for one kind/output: values x features."""
     import matplotlib.pyplot as plt
 
@@ -332,7 +375,9 @@ def conditioned_heatmap(frame: pd.DataFrame, *, ax=None, title: str = "", value_
     im = ax.imshow(grid.to_numpy(), cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
     ax.set_xticks(range(grid.shape[1]), labels=list(grid.columns))
     rows = value_labels if value_labels is not None else [str(v) for v in grid.index]
-    ax.set_yticks(range(grid.shape[0]), labels=[f"{frame['condition'].iloc[0]} = {r}" for r in rows])
+    ax.set_yticks(
+        range(grid.shape[0]), labels=[f"{frame['condition'].iloc[0]} = {r}" for r in rows]
+    )
     for (i, j), v in np.ndenumerate(grid.to_numpy()):
         ax.text(j, i, f"{v:+.2f}", ha="center", va="center", fontsize=7)
     ax.set_title(title, fontsize=9)
