@@ -6,6 +6,7 @@ import hashlib
 import json
 import pickle
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,10 +16,23 @@ from .paths import atomic_write_bytes, atomic_write_text, cache_dir
 T = TypeVar("T")
 
 
+@lru_cache(maxsize=1)
+def library_fingerprint() -> str:
+    """Hash of the library's source: a cached result is reused only by the code that made it."""
+    h = hashlib.sha256(__version__.encode())
+    root = Path(__file__).resolve().parents[1]
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def config_key(name: str, config: dict[str, Any]) -> str:
-    """Stable hash of a configuration (and the library version)."""
+    """Stable hash of a configuration and of the library code."""
     blob = json.dumps(
-        {"name": name, "config": config, "shaprl": __version__}, sort_keys=True, default=repr
+        {"name": name, "config": config, "shaprl": library_fingerprint()},
+        sort_keys=True,
+        default=repr,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -33,8 +47,9 @@ def cached(
 ) -> T:
     """Return ``compute()``, reusing the result stored for the same ``name`` and ``config``.
 
-    ``config`` must hold everything the result depends on (domain sizes, seeds, budgets,
-    and a ``"version"`` entry to bump when the computing code changes). Results are
+    ``config`` must hold everything the result depends on (domain sizes, seeds, budgets).
+    The key also covers the library's source, so a change to the code that computed a result
+    (a sampler, a solver) never serves a stale one. Results are
     pickled atomically, with the configuration beside them as JSON for inspection.
     """
     if not enabled:
