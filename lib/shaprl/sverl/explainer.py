@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ..mdp.policies import check_policy
 from ..mdp.solvers import policy_evaluation
@@ -127,7 +128,7 @@ class SVERLExplainer:
             raise ValueError(f"unknown explanation kind(s) {unknown}; choose from {KINDS}")
         idx = self._resolve(states)
         tables: dict[str, list[np.ndarray]] = {k: [] for k in kinds}
-        for s in idx:
+        for s in tqdm(idx, desc="SVERL states", disable=len(idx) < 200, leave=False):
             behaviour = None
             if "behaviour" in kinds or "outcome" in kinds:
                 behaviour = self.behaviour_table(int(s))
