@@ -33,8 +33,6 @@ def run() -> list[Result]:
         values=v,
         steady_state=p,
         characteristic="marginal",
-        policy_fn=T.table_fn(mdp, policy),
-        value_fn=T.table_fn(mdp, v),
     )
     states = [mdp.index_of(T.TOP_STATE), mdp.index_of(T.BOTTOM_STATE)]
     t, _ = timed(lambda: cond.explain(states), repeats=3)

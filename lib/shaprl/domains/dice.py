@@ -21,8 +21,6 @@ p(1, 1) = 1/56; the authors sampled 10^6 steps and hard-coded 0.023832 and 0.018
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from ..mdp.tabular import TabularMDP
@@ -85,20 +83,6 @@ def rerolled(policy: np.ndarray, *, atol: float = 1e-9) -> np.ndarray:
     masks = np.array([REROLLS[a] for a in range(len(ACTIONS))], float)  # (A, 2)
     out = policy @ masks
     return np.where(np.abs(out) < atol, 0.0, out)
-
-
-def table_fn(table: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """Vectorised lookup of per-state rows (a ``policy_fn``/``value_fn`` for the marginal variant)."""
-    table = np.asarray(table, float)
-    table = table[:, None] if table.ndim == 1 else table
-
-    def lookup(rows: np.ndarray) -> np.ndarray:
-        rows = np.asarray(rows)
-        if rows.min() < 1 or rows.max() > FACES:
-            raise ValueError(f"dice faces must lie in 1..{FACES}")
-        return table[state_index(rows[:, 0], rows[:, 1])]
-
-    return lookup
 
 
 ACTION_STYLE = {

@@ -29,8 +29,6 @@ explanations. ``keep_unreachable=False`` drops them (400 states).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import scipy.sparse as sp
 
@@ -118,23 +116,6 @@ def taxi(*, keep_unreachable: bool = True) -> TabularMDP:
             "keep_unreachable": keep_unreachable,
         },
     )
-
-
-def table_fn(mdp: TabularMDP, table: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """Vectorised lookup of per-state rows by feature vector (``policy_fn``/``value_fn``).
-
-    Needs the full 500-state MDP (``keep_unreachable=True``), where index = :func:`encode`.
-    """
-    if mdp.n_states != N_STATES:
-        raise ValueError("table_fn needs taxi(keep_unreachable=True), which has all 500 states")
-    table = np.asarray(table, float)
-    table = table[:, None] if table.ndim == 1 else table
-
-    def lookup(rows: np.ndarray) -> np.ndarray:
-        rows = np.asarray(rows, dtype=np.int64)
-        return table[encode(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3])]
-
-    return lookup
 
 
 def _walls() -> list[tuple[int, int]]:

@@ -97,22 +97,49 @@ class TabularMDP:
 
     # -- lookups ----------------------------------------------------------------------
     @cached_property
-    def _index(self) -> dict[tuple, int]:
-        index = {tuple(row): i for i, row in enumerate(self.features.tolist())}
-        if len(index) != self.n_states:
+    def _row_index(self) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+        """Mixed-radix code of every state's feature vector, sorted for vectorised lookup."""
+        values = [np.unique(self.features[:, i]) for i in range(self.n_features)]
+        sizes = [len(v) for v in values]
+        if float(np.prod(sizes, dtype=float)) >= 2.0**62:
+            raise ValueError("too many distinct feature values to index states by feature vector")
+        multipliers = np.cumprod([1, *sizes[:-1]]).astype(np.int64)
+        codes = sum(
+            np.searchsorted(values[i], self.features[:, i]).astype(np.int64) * multipliers[i]
+            for i in range(self.n_features)
+        )
+        order = np.argsort(codes, kind="stable")
+        sorted_codes = np.asarray(codes)[order]
+        if (np.diff(sorted_codes) == 0).any():
             raise ValueError("two states share a feature vector; features must identify states")
-        return index
+        return values, multipliers, sorted_codes, order
+
+    def find_states(self, rows: np.ndarray) -> np.ndarray:
+        """Vectorised lookup: the state index of each feature row, or -1 where none matches."""
+        rows = np.atleast_2d(np.asarray(rows))
+        values, multipliers, sorted_codes, order = self._row_index
+        found = np.ones(len(rows), bool)
+        codes = np.zeros(len(rows), np.int64)
+        for i, vals in enumerate(values):
+            pos = np.minimum(np.searchsorted(vals, rows[:, i]), len(vals) - 1)
+            found &= vals[pos] == rows[:, i]
+            codes += pos * multipliers[i]
+        at = np.minimum(np.searchsorted(sorted_codes, codes), len(sorted_codes) - 1)
+        found &= sorted_codes[at] == codes
+        return np.where(found, order[at], -1)
 
     def index_of(self, features: Sequence[float]) -> int:
         """Index of the state with this feature vector (KeyError naming it if none)."""
-        key = tuple(np.asarray(features).tolist())
-        try:
-            return self._index[key]
-        except KeyError:
-            raise KeyError(f"no non-terminal state of {self.name!r} has features {key}") from None
+        return int(self.indices_of([features])[0])
 
     def indices_of(self, rows: Iterable[Sequence[float]]) -> np.ndarray:
-        return np.array([self.index_of(r) for r in rows], dtype=np.int64)
+        """State indices of feature rows (KeyError naming the first row that is no state)."""
+        rows = np.asarray(list(rows) if not isinstance(rows, np.ndarray) else rows)
+        idx = self.find_states(rows)
+        if (idx < 0).any():
+            key = tuple(np.atleast_2d(rows)[int(np.flatnonzero(idx < 0)[0])].tolist())
+            raise KeyError(f"no non-terminal state of {self.name!r} has features {key}")
+        return idx
 
     def label(self, s: int) -> str:
         if self.state_labels is not None:

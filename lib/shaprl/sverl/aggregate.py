@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .explainer import KINDS, SVERLExplainer
-from .explanation import Explanation
+from .explanation import Explanation, KindResult
 
 POLICY_WEIGHTED = "pi-weighted"
 
@@ -115,20 +115,25 @@ def steady_state_average(
     return expected_phi(explanation, steady_state, kinds=kinds, atol=atol)
 
 
-def policy_weighted(explanation: Explanation, policy: np.ndarray) -> pd.DataFrame:
-    """Behaviour credit toward the chosen action: sum_a pi(a|s) phi_i(s, a) (Sec. 10.1).
-
-    Returns one row per explained state and feature: state, state_label, feature, phi.
-    """
+def _policy_weighted_phi(explanation: Explanation, policy: np.ndarray) -> np.ndarray:
+    """(n_states, F) array of sum_a pi(a|s) phi_i(s, a) for the explained states."""
     res = explanation.results.get("behaviour")
     if res is None:
-        raise KeyError("policy_weighted needs a behaviour explanation (kinds=('behaviour', ...))")
+        raise KeyError("policy weighting needs a behaviour explanation (kinds=('behaviour', ...))")
     pi = np.asarray(policy, float)[np.asarray(explanation.states)]
     if pi.shape[1] != res.phi.shape[2]:
         raise ValueError(
             f"policy has {pi.shape[1]} actions; the explanation has {res.phi.shape[2]}"
         )
-    phi = np.einsum("na,nfa->nf", pi, res.phi)
+    return np.einsum("na,nfa->nf", pi, res.phi)
+
+
+def policy_weighted(explanation: Explanation, policy: np.ndarray) -> pd.DataFrame:
+    """Behaviour credit toward the chosen action: sum_a pi(a|s) phi_i(s, a) (Sec. 10.1).
+
+    Returns one row per explained state and feature: state, state_label, feature, phi.
+    """
+    phi = _policy_weighted_phi(explanation, policy)
     n, f = phi.shape
     return pd.DataFrame(
         {
@@ -157,11 +162,8 @@ def _with_policy_weighted(explanation: Explanation, policy: np.ndarray | None) -
     """A copy of the explanation with a 'behaviour' output for the pi-weighted credit."""
     if policy is None:
         return explanation
-    from .explanation import KindResult
-
     res = explanation.results["behaviour"]
-    pi = np.asarray(policy, float)[np.asarray(explanation.states)]
-    weighted = np.einsum("na,nfa->nf", pi, res.phi)[:, :, None]
+    weighted = _policy_weighted_phi(explanation, policy)[:, :, None]
     results = dict(explanation.results)
     results["behaviour"] = KindResult(
         np.concatenate([res.phi, weighted], axis=2),

@@ -201,17 +201,15 @@ def _table_lookup(mdp: TabularMDP, table: np.ndarray, what: str):
     """Function from feature rows to rows of a per-state table, failing on non-states."""
 
     def lookup(rows: np.ndarray) -> np.ndarray:
-        out = np.empty((len(rows), table.shape[1]))
-        for k, row in enumerate(rows):
-            try:
-                out[k] = table[mdp.index_of(row)]
-            except KeyError:
-                raise ValueError(
-                    f"the marginal characteristic queried the {what} at feature row "
-                    f"{tuple(np.asarray(row).tolist())}, which is not a state of {mdp.name!r} "
-                    f"(SVERL Sec. 4.2). Pass {what}_fn= defined on such rows, or use "
-                    "characteristic='conditional'."
-                ) from None
-        return out
+        idx = mdp.find_states(rows)
+        if (idx < 0).any():
+            row = np.asarray(rows)[int(np.flatnonzero(idx < 0)[0])]
+            raise ValueError(
+                f"the marginal characteristic queried the {what} at feature row "
+                f"{tuple(row.tolist())}, which is not a state of {mdp.name!r} "
+                f"(SVERL Sec. 4.2). Pass {what}_fn= defined on such rows, or use "
+                "characteristic='conditional'."
+            )
+        return table[idx]
 
     return lookup
