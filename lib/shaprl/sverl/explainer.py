@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from functools import cached_property
 
 import numpy as np
+import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from ..mdp.policies import check_policy
@@ -76,7 +78,7 @@ class SVERLExplainer:
         )
         self.support = np.flatnonzero(self.steady_state > 0)
         if values is None:
-            values = values_of(mdp, self.policy)
+            values = values_of(mdp, self.policy, self.chain)
         self.values = np.asarray(values, float)
         if self.values.shape != (mdp.n_states,):
             raise ValueError(f"values must have shape ({mdp.n_states},); got {self.values.shape}")
@@ -84,7 +86,6 @@ class SVERLExplainer:
             raise ValueError("values are not finite on every steady-state state")
         self.policy_fn = policy_fn or _table_lookup(mdp, self.policy, "policy")
         self.value_fn = value_fn or _table_lookup(mdp, self.values[:, None], "value")
-        self._chain = None
 
     # -- characteristic tables ---------------------------------------------------------
     def behaviour_table(self, state: int) -> np.ndarray:
@@ -103,9 +104,12 @@ class SVERLExplainer:
         if behaviour is None:
             behaviour = self.behaviour_table(state)
         behaviour = restrict_to_valid(behaviour, self.mdp.valid_actions[state])
-        if self._chain is None:
-            self._chain = self.mdp.chain(self.policy)
-        return outcome_characteristic(self.mdp, self.policy, state, behaviour, self._chain)[:, None]
+        return outcome_characteristic(self.mdp, self.policy, state, behaviour, self.chain)[:, None]
+
+    @cached_property
+    def chain(self) -> tuple[sp.csr_matrix, np.ndarray]:
+        """P_pi and r_pi of the explained policy, built once and shared by values and outcomes."""
+        return self.mdp.chain(self.policy)
 
     def _average(self, targets: np.ndarray, fn, state: int) -> np.ndarray:
         x = self.mdp.features[state]
@@ -190,9 +194,11 @@ def explain(
     return SVERLExplainer(mdp, policy, **kwargs).explain(states, kinds)
 
 
-def values_of(mdp: TabularMDP, policy: np.ndarray) -> np.ndarray:
+def values_of(
+    mdp: TabularMDP, policy: np.ndarray, chain: tuple[sp.csr_matrix, np.ndarray] | None = None
+) -> np.ndarray:
     """V^pi on the states reachable from the start distribution (NaN elsewhere)."""
-    p_pi, _ = mdp.chain(policy)
+    p_pi, _ = mdp.chain(policy) if chain is None else chain
     live = reachable_states(p_pi, np.flatnonzero(mdp.start > 0))
     return policy_evaluation(mdp, policy, states=live)
 
