@@ -13,7 +13,8 @@ import pandas as pd
 from .paths import atomic_write_bytes, atomic_write_text, output_dir
 from .profiles import resolve_profile
 
-STATUSES = ("reproduced", "not reproduced", "indicative")
+STATUSES = ("reproduced", "partly reproduced", "not reproduced", "indicative")
+KINDS = ("evidence", "construction")
 
 
 @dataclass(frozen=True)
@@ -23,9 +24,10 @@ class Claim:
     key: str
     paper: str  #: where the claim is made, e.g. "SVERL Table 5"
     statement: str  #: the claim in our words
-    status: str  #: reproduced / not reproduced / indicative
+    status: str  #: one of STATUSES
     measured: str  #: the numbers behind the verdict
     profile: str  #: profile the verdict was obtained under
+    kind: str = "evidence"  #: evidence, or a construction check (holds by how it was built)
 
 
 class Report:
@@ -108,26 +110,39 @@ class Report:
         *,
         paper: str,
         statement: str,
-        holds: bool,
+        holds: bool | str,
         measured: str,
         needs: str | None = None,
+        kind: str = "evidence",
     ) -> Claim:
         """Record whether a paper's claim holds in our numbers.
 
-        ``needs="paper"`` marks a claim whose verdict requires the paper's budget: under a
-        smaller profile it is recorded as *indicative*, naming the profile.
+        ``holds`` is True, False, or ``"partly"`` when one part of the claim holds and another
+        does not (``measured`` then gives the numbers of both parts). ``needs="paper"`` marks a
+        claim whose verdict requires the paper's budget: under a smaller profile it is recorded
+        as *indicative*, naming the profile. ``kind="construction"`` marks a claim that holds by
+        how the example was built (an MDP made to satisfy the text, an algebraic identity), so
+        the count of reproduced *evidence* stays honest.
         """
-        holds = bool(holds)
+        if kind not in KINDS:
+            raise ValueError(f"claim {key!r}: kind must be one of {KINDS}, got {kind!r}")
+        if isinstance(holds, str):
+            if holds != "partly":
+                raise ValueError(
+                    f"claim {key!r}: holds must be True, False or 'partly', got {holds!r}"
+                )
+            verdict = "partly reproduced"
+        else:
+            verdict = "reproduced" if bool(holds) else "not reproduced"
         if needs is not None and needs != self.profile:
             status = "indicative"
+            outcome = {"reproduced": "holds", "not reproduced": "fails"}.get(
+                verdict, "partly holds"
+            )
+            measured = f"{measured} ({outcome} under {self.profile})"
         else:
-            status = "reproduced" if holds else "not reproduced"
-        measured = (
-            measured
-            if status != "indicative"
-            else f"{measured} ({'holds' if holds else 'fails'} under {self.profile})"
-        )
-        claim = Claim(key, paper, statement, status, measured, self.profile)
+            status = verdict
+        claim = Claim(key, paper, statement, status, measured, self.profile, kind)
         self.claims = [c for c in self.claims if c.key != key] + [claim]
         return claim
 
