@@ -78,9 +78,10 @@ def test_outcome_characteristic_matches_policy_evaluation_per_coalition(seed):
     e = int(explainer.support[-1])
     behaviour = explainer.behaviour_table(e)
     fast = outcome_characteristic(mdp, pi, e, behaviour)
+    acted = restrict_to_valid(behaviour, mdp.valid_actions[e])  # Remark 35
     for c in range(len(behaviour)):
         changed = pi.copy()
-        changed[e] = behaviour[c]
+        changed[e] = acted[c]
         assert np.isclose(fast[c], policy_evaluation(mdp, changed)[e], atol=1e-9)
     v = policy_evaluation(mdp, pi)
     assert np.isclose(fast[-1], v[e])  # full information recovers V^pi(e)
@@ -126,11 +127,48 @@ def test_steady_state_average_of_behaviour_and_prediction_is_zero():
     """SVERL Prop. 45 and Cor. 46 on a random MDP."""
     mdp = random_feature_mdp(7)
     pi = random_policy(mdp, 7)
-    explainer = SVERLExplainer(mdp, pi, renormalise=False)
+    assert not mdp.valid_actions.all()  # Def. 17 must hold where actions can be unavailable
+    explainer = SVERLExplainer(mdp, pi)  # the default is Def. 17 (no renormalisation)
     ex = explainer.explain(explainer.support, kinds=["behaviour", "prediction"])
     d = explainer.steady_state[explainer.support]
     for kind in ("behaviour", "prediction"):
         np.testing.assert_allclose(np.einsum("s,sfm->fm", d, ex.results[kind].phi), 0, atol=1e-12)
+
+
+def test_renormalised_variant_is_opt_in_and_breaks_prop45():
+    """renormalise=True is not Def. 17: it moves behaviour, leaves outcome and prediction."""
+    mdp = random_feature_mdp(7)
+    pi = random_policy(mdp, 7)
+    paper = SVERLExplainer(mdp, pi)
+    variant = SVERLExplainer(mdp, pi, renormalise=True)
+    assert not paper.renormalise
+    support = paper.support
+    d = paper.steady_state[support]
+    ex_p = paper.explain(support)
+    ex_v = variant.explain(support)
+    for s in support:  # Def. 17 rows are plain steady-state averages of pi
+        table = paper.behaviour_table(int(s))
+        np.testing.assert_allclose(table.sum(axis=1), 1.0)
+        np.testing.assert_allclose(
+            variant.behaviour_table(int(s)),
+            restrict_to_valid(table, mdp.valid_actions[s]),
+        )
+    for kind in ("outcome", "prediction"):  # outcome renormalises either way (Remark 35)
+        np.testing.assert_allclose(ex_p.results[kind].phi, ex_v.results[kind].phi, atol=1e-12)
+    average = np.einsum("s,sfm->fm", d, ex_v.results["behaviour"].phi)
+    assert np.abs(average).max() > 1e-3
+
+
+def test_valid_action_probability_mass_is_below_one_under_def17():
+    """Def. 17 can give mass to actions unavailable at the explained state."""
+    mdp = random_feature_mdp(7)
+    pi = random_policy(mdp, 7)
+    explainer = SVERLExplainer(mdp, pi)
+    leaks = [
+        explainer.behaviour_table(int(s))[:, ~mdp.valid_actions[s]].sum(axis=1).max()
+        for s in explainer.support
+    ]
+    assert max(leaks) > 0
 
 
 def test_explanation_frames_are_tidy_and_efficient():

@@ -179,9 +179,13 @@ def test_fig2_explanations(solved):
     # Efficiency: phi sums to v(all) - v(none) = Q(s, BC) - v(none).
     table = ex.outcome_table(s)
     assert out.sum() == pytest.approx(table[-1, 0] - table[0, 0])
-    # Q(s, .) is 0 for the block and -1 otherwise, so outcome = P(block) - 1 for every
-    # coalition and its Shapley values equal those of the behaviour for action BC.
-    assert np.allclose(out, beh, atol=1e-12)
+    # Q(s, .) is 0 for the block and -1 otherwise, so outcome = P_valid(block) - 1 for every
+    # coalition, where P_valid is renormalised over the valid squares (Remark 35). Its
+    # Shapley values therefore equal those of the *renormalised* behaviour for BC, not
+    # those of Def. 17's behaviour, which leaves mass on occupied squares.
+    renorm = SVERLExplainer(mdp, policy, steady_state=d, renormalise=True).explain([s])
+    assert np.allclose(out, renorm.phi("behaviour", s)["BC"].to_numpy(), atol=1e-12)
+    assert np.abs(out - beh).max() > 1e-3
 
 
 def test_draw_attributions_checks_input():

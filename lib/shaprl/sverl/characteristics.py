@@ -113,7 +113,11 @@ def marginal_characteristic(
 
 
 def restrict_to_valid(behaviour: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Zero unavailable actions and renormalise each row (SVERL Remark 35)."""
+    """Zero unavailable actions and renormalise each row (SVERL Remark 35).
+
+    The outcome characteristic always applies it. Applied to the behaviour characteristic it
+    gives a variant that is not SVERL's Def. 17 (``SVERLExplainer(renormalise=True)``).
+    """
     masked = np.where(np.asarray(valid, bool)[None, :], behaviour, 0.0)
     totals = masked.sum(axis=1, keepdims=True)
     if (totals <= 0).any():
@@ -175,11 +179,13 @@ def outcome_characteristic(
     """Outcome characteristic (SVERL Def. 34, Eq. 10) for every coalition at once.
 
     ``behaviour`` is the ``(K, A)`` table of partial-information action distributions at
-    ``state`` (one row per coalition, already restricted to valid actions). Each row costs
-    O(A) after :func:`first_passage_terms`, instead of one policy evaluation per coalition.
+    ``state``, one row per coalition (Def. 17). As Remark 35 requires, each row is first
+    restricted to the actions available at ``state`` and renormalised, so the partially
+    informed agent always takes an action that exists. Each row then costs O(A) after
+    :func:`first_passage_terms`, instead of one policy evaluation per coalition.
     """
     qw, qf = first_passage_terms(mdp, policy, state, chain)
-    q = np.asarray(behaviour, float)
+    q = restrict_to_valid(behaviour, mdp.valid_actions[int(state)])
     recurrence = 1.0 - q @ qf
     if (recurrence <= 1e-12).any():
         raise ValueError(

@@ -49,8 +49,15 @@ class SVERLExplainer:
         needs them. By default the tables are looked up, and a hybrid row that is not a
         state of the MDP raises an error naming it.
     renormalise:
-        Restrict behaviour characteristics to the explained state's valid actions and
-        renormalise (Remark 35). Outcome characteristics always do.
+        ``False`` (default) keeps the behaviour characteristic exactly as SVERL Def. 17
+        defines it: the steady-state average of pi(a | s) over the states that agree on
+        the known features, which may give probability to actions that are unavailable at
+        the explained state. ``True`` is a variant that is *not* the paper's definition: it
+        zeroes the explained state's unavailable actions and renormalises each row (the
+        step Remark 35 prescribes for outcomes only). It breaks Prop. 45 (steady-state
+        averages of behaviour attributions are no longer zero) wherever actions can be
+        unavailable. Outcome characteristics always renormalise (Remark 35): the partially
+        informed agent must take an action that exists.
     """
 
     def __init__(
@@ -63,7 +70,7 @@ class SVERLExplainer:
         characteristic: str = "conditional",
         policy_fn: Callable[[np.ndarray], np.ndarray] | None = None,
         value_fn: Callable[[np.ndarray], np.ndarray] | None = None,
-        renormalise: bool = True,
+        renormalise: bool = False,
     ) -> None:
         if characteristic not in CHARACTERISTICS:
             raise ValueError(
@@ -89,7 +96,11 @@ class SVERLExplainer:
 
     # -- characteristic tables ---------------------------------------------------------
     def behaviour_table(self, state: int) -> np.ndarray:
-        """(2**F, A) partial-information action probabilities at ``state`` (Def. 17)."""
+        """(2**F, A) partial-information action probabilities at ``state`` (Def. 17).
+
+        With ``renormalise=True`` (not the paper's definition) each row is restricted to the
+        state's valid actions and renormalised.
+        """
         table = self._average(self.policy[self.support], self.policy_fn, state)
         if self.renormalise:
             table = restrict_to_valid(table, self.mdp.valid_actions[state])
