@@ -210,3 +210,26 @@ def test_restrict_to_valid_renormalises():
     np.testing.assert_allclose(out, [[2 / 3, 0, 1 / 3]])
     with pytest.raises(ValueError, match="Remark 35"):
         restrict_to_valid(np.array([[0.0, 1.0]]), np.array([True, False]))
+
+
+def test_characteristic_and_phi_table():
+    from shaprl.sverl.tables import characteristic_and_phi
+
+    mdp, pi = rs.road_sign()
+    ex = explain(mdp, pi, [0, 1])
+    tidy, display = characteristic_and_phi(ex, "behaviour")
+    assert list(display.columns) == ["∅", "{direction}", "{distance}", "{direction, distance}"] + [
+        "φ_direction",
+        "φ_distance",
+    ]
+    assert display.index.names == ["state_label", "output"] and len(display) == 4
+    # Efficiency row by row: the φ columns add up to v(all) - v(∅).
+    gap = display[["φ_direction", "φ_distance"]].sum(axis=1)
+    np.testing.assert_allclose(gap, display["{direction, distance}"] - display["∅"], atol=1e-12)
+    assert set(tidy["quantity"]) == {"v(C)", "φ"} and len(tidy) == 2 * 2 * (4 + 2)
+    _, pred = characteristic_and_phi(ex, "prediction")
+    assert pred.index.names == ["state_label"]  # the single output level is dropped
+    _, named = characteristic_and_phi({"a": ex, "b": ex}, "outcome", states=[0])
+    assert named.index.names == ["agent"] and list(named.index) == ["a", "b"]
+    with pytest.raises(ValueError, match="no 'outcome'"):
+        characteristic_and_phi(explain(mdp, pi, [0], kinds=["behaviour"]), "outcome")

@@ -82,6 +82,9 @@ def draw_values(
 ):
     """One number per square on a diverging colour scale, scaled by the panel's max |value|.
 
+    The title states that scale (``colour ±max``): a panel whose values are all tiny is
+    shaded as strongly as one with large values, so the reader needs the number.
+
     ``show`` (boolean per square) hides the squares without a value; the visible board is
     echoed in each square's corner ("u" = unopened) so panels can be read on their own.
     """
@@ -101,7 +104,7 @@ def draw_values(
         ax.text(x - 0.42, y + 0.42, corner, ha="left", va="top", fontsize=6, color=ink, alpha=0.7)
         if show[j]:
             ax.text(x, y, fmt.format(v), ha="center", va="center", fontsize=7, color=ink)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(f"{title}\ncolour ±{scale:.2g}" if title else f"colour ±{scale:.2g}", fontsize=10)
     return ax
 
 
@@ -122,7 +125,7 @@ def figure4(
     kinds = ("behaviour", "outcome", "prediction")
     names = state_names or [f"S{i + 1}" for i in range(len(boards))]
     mines = mines or [()] * len(boards)
-    fig, axes = plt.subplots(len(boards), 4, figsize=(12, 3.1 * len(boards)), squeeze=False)
+    fig, axes = plt.subplots(len(boards), 4, figsize=(12, 3.3 * len(boards)), squeeze=False)
     rows = zip(boards, moves, phis, names, mines, strict=True)
     for r, (feat, move, phi, name, known) in enumerate(rows):
         draw_board(
@@ -145,7 +148,7 @@ def figure5(
 ):
     """Fig. 5: per unopened square j, the Shapley value of feature j for P(open j)."""
     names = state_names or [f"S{i + 1}" for i in range(len(boards))]
-    fig, axes = plt.subplots(1, len(boards), figsize=(3.2 * len(boards), 3.3), squeeze=False)
+    fig, axes = plt.subplots(1, len(boards), figsize=(3.2 * len(boards), 3.5), squeeze=False)
     for ax, feat, vals, name in zip(axes[0], boards, own, names, strict=True):
         draw_values(
             ax,

@@ -91,7 +91,10 @@ def draw_map(ax=None):
         ls="--",
         label="equal-length route",
     )
-    ax.plot([1, 1.6], [1, 1], color="grey", lw=2, ls=":")  # leaving the map from S2
+    # Turning right at S2 (the car arrives heading east, so right is south) leaves the map
+    # and ends the episode (SVERL Sec. 5.3); drawn as a dotted turn off the grid.
+    ax.plot([1, 1], [1, 0.25], color="grey", lw=2, ls=":")
+    ax.annotate("", (1, 0.1), (1, 0.3), arrowprops=dict(arrowstyle="->", color="grey"))
     for (x, y), text in ((j1, "S1\n→ 10 mi"), (j2, "S2\n← 2 mi"), (j3, "S3\n→ 2 mi")):
         ax.scatter([x], [y], s=500, color="#FFD54F", edgecolor="black", zorder=3)
         ax.annotate(
@@ -104,10 +107,10 @@ def draw_map(ax=None):
     ax.annotate(
         "start", start, xytext=(0, -14), textcoords="offset points", ha="center", fontsize=8
     )
-    ax.text(1.62, 1, "off map", va="center", fontsize=8, color="grey")
+    ax.text(1.08, 0.1, "right at S2:\noff the map", va="center", fontsize=8, color="grey")
     ax.set_xlim(-1.7, 2.2)
     ax.set_ylim(-0.5, 2.5)
     ax.set_aspect("equal")
     ax.axis("off")
-    ax.legend(loc="lower right", fontsize=7, frameon=False)
+    ax.legend(loc="upper right", fontsize=7, frameon=False)
     return ax

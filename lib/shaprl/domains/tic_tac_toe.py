@@ -260,7 +260,8 @@ def draw_attributions(
 
     The board's marks are drawn large and faint underneath; the square ``highlight``
     (e.g. the agent's move) gets a dashed outline. ``vmax`` fixes the colour scale so that
-    several panels share it.
+    several panels share it; without it the panel is scaled by its own largest |phi| and
+    the title says so, since that scale can make tiny values look large.
     """
     import matplotlib.pyplot as plt
     from matplotlib.colors import TwoSlopeNorm
@@ -270,7 +271,10 @@ def draw_attributions(
     phi = np.asarray(phi, float)
     if phi.shape != (9,):
         raise ValueError(f"need one Shapley value per square (9); got shape {phi.shape}")
-    vmax = float(vmax if vmax is not None else max(np.abs(phi).max(), 1e-9))
+    if vmax is None:
+        vmax = max(float(np.abs(phi).max()), 1e-9)
+        title = f"{title}\n(own colour scale ±{vmax:.2g})" if title else f"colour scale ±{vmax:.2g}"
+    vmax = float(vmax)
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-vmax, vmax=vmax)
     cmap = plt.get_cmap("RdBu")
     for sq in range(9):

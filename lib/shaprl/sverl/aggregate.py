@@ -366,21 +366,41 @@ def grouped_bars(
 
 
 def conditioned_heatmap(
-    frame: pd.DataFrame, *, ax=None, title: str = "", value_labels: Sequence[str] | None = None
+    frame: pd.DataFrame,
+    *,
+    ax=None,
+    title: str = "",
+    value_labels: Sequence[str] | None = None,
+    colorbar: bool = True,
 ):
-    """Heatmap of :func:`conditioned_on_feature` output for one kind/output: values x features."""
+    """Heatmap of :func:`conditioned_on_feature` output for one kind/output: values x features.
+
+    The colour scale is symmetric around zero and set by this panel's largest |value|; a
+    colour bar (and the title) give that scale. Each cell's label is written in white on
+    dark cells and black on light ones, so every label stays readable.
+    """
     import matplotlib.pyplot as plt
 
     ax = ax or plt.gca()
     grid = frame.pivot_table(index="condition_value", columns="feature", values="phi", sort=False)
-    lim = max(1e-12, float(np.nanmax(np.abs(grid.to_numpy()))))
-    im = ax.imshow(grid.to_numpy(), cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
+    values = grid.to_numpy()
+    lim = max(1e-12, float(np.nanmax(np.abs(values))))
+    im = ax.imshow(values, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
     ax.set_xticks(range(grid.shape[1]), labels=list(grid.columns))
     rows = value_labels if value_labels is not None else [str(v) for v in grid.index]
     ax.set_yticks(
         range(grid.shape[0]), labels=[f"{frame['condition'].iloc[0]} = {r}" for r in rows]
     )
-    for (i, j), v in np.ndenumerate(grid.to_numpy()):
-        ax.text(j, i, f"{v:+.2f}", ha="center", va="center", fontsize=7)
-    ax.set_title(title, fontsize=9)
+    for (i, j), v in np.ndenumerate(values):
+        ink = "white" if _luminance(im.cmap(im.norm(v))) < 0.5 else "black"
+        ax.text(j, i, f"{v:+.2f}", ha="center", va="center", fontsize=7, color=ink)
+    ax.set_title(f"{title}\n(colour ±{lim:.2g})" if title else f"colour ±{lim:.2g}", fontsize=9)
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
     return im
+
+
+def _luminance(rgba) -> float:
+    """Relative luminance (ITU-R BT.709 weights) of an RGB(A) colour in [0, 1]."""
+    r, g, b = rgba[:3]
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
