@@ -164,6 +164,7 @@ class SVERLExplainer:
             self.mdp.feature_names,
             {kind: (np.stack(tables[kind]), outputs[kind]) for kind in kinds},
             self.characteristic,
+            features=self.mdp.features[idx],
         )
 
     def _resolve(self, states) -> np.ndarray:
