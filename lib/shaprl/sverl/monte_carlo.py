@@ -1,0 +1,431 @@
+"""Monte Carlo SVERL (SVERL Sec. 10.2): explanations from a simulator, a policy and samples.
+
+For a user with a simulator and a policy but no model. Three estimators:
+
+* **Behaviour and prediction** (Eq. 13 and its prediction twin): with a sample of states
+  visited by the policy (its steady state, Def. 15), the conditional characteristic is the
+  sample average of the target over the states that agree with the explained state x on
+  the known features,
+      v^(C) = sum_{n : s_n,C = x_C} w_n f(s_n) / sum_{n : s_n,C = x_C} w_n,
+  with f = pi(.|s) (Def. 17, no renormalisation) or f = V^(s) (Def. 44). The average over
+  all matching samples is the limit of Eq. 13's average over M conditional draws.
+* **Outcome** (Def. 34 with Remark 35): the partially informed agent acts with
+  q_C = v^(C) restricted to the valid actions of x and renormalised, whenever it is in x,
+  and with pi elsewhere. Instead of one batch of rollouts per coalition we use the renewal
+  identity of the exact engine (:func:`~shaprl.sverl.characteristics.first_passage_terms`):
+  for each valid action a, rollouts that take a in x and then follow pi until the episode
+  ends or x recurs give
+      QW(a) = E[return collected before x recurs],   QF(a) = E[gamma**(time x recurs); 0 if never],
+  and every coalition's return is  v(C) = q_C . QW / (1 - q_C . QF).  The expectation is the
+  one of Eq. 14's rollouts of the partially informed policy; the cost is A x R rollouts
+  per state whatever the number of coalitions, and all coalitions share the same
+  rollouts (common random numbers), which keeps Shapley differences precise.
+* **Shapley values** by antithetic permutation sampling (the permutation form of Eq. 2),
+  one set of orders for all kinds and outputs of a state.
+
+Standard errors: permutation error from the spread of the antithetic pairs, plus, for
+outcome, the rollout error by a delete-a-group jackknife over rollout groups (same
+orders). They are conditional on the state sample: its own error is not included (pass the
+exact distribution as ``weights`` to remove it; notebook 09 shows how it shrinks).
+Everything is seeded per explained state, so a state's values do not depend on which
+other states are explained, nor on joblib's backend or worker count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import warnings
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
+
+from ..shapley.sampling import permutation_shapley
+from .explanation import Explanation
+from .simulators import (
+    PolicyFn,
+    PolicySampler,
+    Simulator,
+    StateSample,
+    check_probabilities,
+    check_simulator,
+)
+
+KINDS = ("behaviour", "outcome", "prediction")
+METHOD = "monte carlo"
+
+
+class MonteCarloSVERL:
+    """Explain a policy through a simulator, with sampled characteristics and Shapley values.
+
+    Parameters
+    ----------
+    simulator:
+        A :class:`~shaprl.sverl.simulators.Simulator` (e.g. a ``GymSimulator``); used for
+        outcome rollouts only.
+    policy:
+        Function from feature rows ``(k, F)`` to action probabilities ``(k, A)``.
+    states:
+        ``(N, F)`` feature rows of states visited by the policy (a steady-state sample, e.g.
+        :func:`~shaprl.sverl.simulators.collect_states`), or a ``StateSample``.
+    weights:
+        Optional ``(N,)`` weights of the rows (default: equal). With the support's exact
+        steady-state probabilities the characteristics equal the exact engine's.
+    value_fn:
+        Function from feature rows ``(k, F)`` to value estimates ``(k,)``; needed for
+        prediction (Def. 44).
+    gamma:
+        Discount of the returns in outcome rollouts (the simulator does not know it).
+    feature_names, action_names:
+        Labels (default ``x0..``, ``a0..``).
+    renormalise:
+        Restrict behaviour characteristics to the explained state's valid actions and
+        renormalise. Not the paper's Def. 17 (kept for comparison with the exact engine's
+        option); outcome always renormalises (Remark 35).
+    max_episode_steps:
+        Rollouts longer than this are cut (their returns are then biased; a warning says so).
+    """
+
+    def __init__(
+        self,
+        simulator: Simulator,
+        policy: PolicyFn,
+        states: np.ndarray | StateSample,
+        *,
+        weights: np.ndarray | None = None,
+        value_fn: Callable[[np.ndarray], np.ndarray] | None = None,
+        gamma: float = 1.0,
+        feature_names: Sequence[str] | None = None,
+        action_names: Sequence[str] | None = None,
+        renormalise: bool = False,
+        max_episode_steps: int = 10_000,
+    ) -> None:
+        self.simulator = check_simulator(simulator)
+        self.policy = policy
+        self.value_fn = value_fn
+        if not 0.0 < gamma <= 1.0:
+            raise ValueError(f"gamma must be in (0, 1]; got {gamma}")
+        self.gamma = float(gamma)
+        self.renormalise = renormalise
+        self.max_episode_steps = int(max_episode_steps)
+        rows = states.features if isinstance(states, StateSample) else np.asarray(states)
+        if rows.ndim != 2 or len(rows) == 0:
+            raise ValueError(
+                f"states must be a non-empty (N, F) array of feature rows; got {rows.shape}"
+            )
+        if not np.isfinite(rows.astype(float)).all():
+            raise ValueError("the state sample contains NaN or infinite features")
+        w = np.ones(len(rows)) if weights is None else np.asarray(weights, float)
+        if w.shape != (len(rows),) or (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
+            raise ValueError(f"weights must be {len(rows)} non-negative finite numbers, not all 0")
+        # Duplicate rows are merged: the policy and value function are queried once per row.
+        self.unique, inverse = np.unique(rows, axis=0, return_inverse=True)
+        self.weights = np.bincount(inverse.reshape(-1), weights=w, minlength=len(self.unique))
+        self.n_samples = len(rows)
+        self.n_features = rows.shape[1]
+        self.n_actions = self.simulator.n_actions
+        self.feature_names = tuple(feature_names or (f"x{i}" for i in range(self.n_features)))
+        self.action_names = tuple(action_names or (f"a{i}" for i in range(self.n_actions)))
+        if len(self.feature_names) != self.n_features:
+            raise ValueError(
+                f"{len(self.feature_names)} feature names for {self.n_features} features"
+            )
+        if len(self.action_names) != self.n_actions:
+            raise ValueError(f"{len(self.action_names)} action names for {self.n_actions} actions")
+        self.pi = check_probabilities(policy(self.unique), self.unique, self.n_actions)
+        self.v = None
+        if value_fn is not None:
+            self.v = np.asarray(value_fn(self.unique), float).reshape(-1)
+            if self.v.shape != (len(self.unique),) or not np.isfinite(self.v).all():
+                raise ValueError(
+                    f"value_fn must return one finite value per feature row; got shape "
+                    f"{np.shape(value_fn(self.unique[:1]))} or non-finite values"
+                )
+        self._rollouts: dict[tuple, dict] = {}
+
+    # -- public ------------------------------------------------------------------------
+    def explain(
+        self,
+        states: np.ndarray | Sequence[Sequence[float]],
+        kinds: Sequence[str] = KINDS,
+        *,
+        n_permutations: int = 256,
+        n_rollouts: int = 64,
+        seed: int = 0,
+        n_groups: int = 8,
+        progress: bool | None = None,
+    ) -> Explanation:
+        """Sampled Shapley values (with standard errors) of the feature rows ``states``.
+
+        ``n_permutations`` orders (antithetic pairs) per state; ``n_rollouts`` rollouts per
+        valid action of each state for outcome, split into ``n_groups`` groups for the
+        jackknife. Returns an :class:`Explanation` with ``method="monte carlo"``.
+        """
+        kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown or not kinds:
+            raise ValueError(f"unknown explanation kind(s) {unknown or kinds}; choose from {KINDS}")
+        if "prediction" in kinds and self.v is None:
+            raise ValueError("prediction needs a value function: pass value_fn= to MonteCarloSVERL")
+        if n_permutations < 2:
+            raise ValueError(
+                "n_permutations must be at least 2 (a standard error needs two orders)"
+            )
+        if "outcome" in kinds and not 2 <= n_groups <= n_rollouts:
+            raise ValueError(f"need 2 <= n_groups <= n_rollouts; got {n_groups} and {n_rollouts}")
+        rows = self._check_states(states)
+        start = time.perf_counter()
+        outcome = {}
+        if "outcome" in kinds:
+            outcome = self.rollouts(
+                rows, n_rollouts, seed=seed, n_groups=n_groups, progress=progress
+            )
+        show = len(rows) >= 50 if progress is None else progress
+        per_state = [
+            self._explain_one(x, kinds, n_permutations, seed, outcome.get(x.tobytes()))
+            for x in tqdm(rows, desc="Monte Carlo SVERL", disable=not show, leave=False)
+        ]
+        outputs = {"behaviour": self.action_names, "outcome": ("value",), "prediction": ("value",)}
+        values, samples = {}, {}
+        for kind in kinds:
+            phi = np.stack([r[kind][0] for r in per_state])
+            err = np.stack([r[kind][1] for r in per_state])
+            values[kind] = (phi, err, outputs[kind])
+            samples[kind] = {"permutations": per_state[0]["n_orders"], "states": self.n_samples}
+        if outcome:
+            samples["outcome"]["rollouts"] = sum(o["rollouts"] for o in outcome.values())
+            samples["outcome"]["simulator_steps"] = sum(o["steps"] for o in outcome.values())
+        return Explanation.from_values(
+            self.feature_names,
+            values,
+            method=METHOD,
+            features=rows,
+            samples=samples,
+            info={
+                "seed": seed,
+                "n_permutations": n_permutations,
+                "n_rollouts": n_rollouts if outcome else 0,
+                "gamma": self.gamma,
+                "renormalise": self.renormalise,
+                "wall_time_s": time.perf_counter() - start,
+            },
+        )
+
+    def behaviour_values(self, x: np.ndarray, coalitions: np.ndarray) -> np.ndarray:
+        """``(K, A)`` sampled v(C) of Def. 17 at ``x`` for bitmask ``coalitions`` (Eq. 13)."""
+        return self._conditional(np.asarray(x), np.asarray(coalitions), self.pi)
+
+    def rollouts(
+        self,
+        states: np.ndarray,
+        n_rollouts: int,
+        *,
+        seed: int,
+        n_groups: int = 8,
+        progress: bool | None = None,
+    ) -> dict[bytes, dict]:
+        """First-passage rollouts of every valid action of each state (cached per config).
+
+        Returns, keyed by the feature row's bytes, ``W`` and ``F``: ``(n_groups, A)`` group
+        sums of the return before x recurs and of gamma**(recurrence time); ``counts``:
+        ``(n_groups, A)`` rollouts per group and action; ``rollouts``, ``steps``,
+        ``truncated``. Jobs (one per state and group) run through joblib.
+        """
+        rows = self._check_states(states)
+        todo, jobs = [], []
+        for x in rows:
+            key = (x.tobytes(), n_rollouts, seed, n_groups, self.gamma, self.max_episode_steps)
+            if key in self._rollouts or key in {k for k, _ in todo}:
+                continue
+            valid = np.flatnonzero(self.simulator.valid_actions(x))
+            if not valid.size:
+                raise ValueError(f"state {tuple(x.tolist())} has no valid action to roll out")
+            sizes = np.diff(np.linspace(0, n_rollouts, n_groups + 1).round().astype(int))
+            seeds = np.random.SeedSequence([seed, _row_hash(x), 1]).spawn(n_groups)
+            for g in range(n_groups):
+                todo.append((key, g))
+                jobs.append(
+                    delayed(_first_passage_job)(
+                        self.simulator,
+                        self.policy,
+                        x,
+                        valid,
+                        int(sizes[g]),
+                        self.gamma,
+                        self.max_episode_steps,
+                        seeds[g],
+                    )  # fmt: skip
+                )
+        if jobs:
+            show = len(jobs) >= 16 if progress is None else progress
+            results = Parallel(return_as="generator")(jobs)
+            results = tqdm(results, total=len(jobs), desc="rollouts", disable=not show, leave=False)
+            fresh: dict[tuple, dict] = {}
+            for (key, g), res in zip(todo, results, strict=True):
+                acc = fresh.setdefault(key, _empty_groups(n_groups, self.n_actions))
+                acc["W"][g], acc["F"][g], acc["counts"][g] = res["W"], res["F"], res["counts"]
+                acc["steps"] += res["steps"]
+                acc["truncated"] += res["truncated"]
+                acc["rollouts"] += int(res["counts"].sum())
+            cut = sum(r["truncated"] for r in fresh.values())
+            if cut:
+                warnings.warn(
+                    f"{cut} outcome rollouts reached max_episode_steps={self.max_episode_steps} "
+                    "and were cut: their returns are truncated (biased). Raise max_episode_steps.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            self._rollouts.update(fresh)
+        return {
+            x.tobytes(): self._rollouts[
+                (x.tobytes(), n_rollouts, seed, n_groups, self.gamma, self.max_episode_steps)
+            ]
+            for x in rows
+        }
+
+    # -- internals ---------------------------------------------------------------------
+    def _check_states(self, states) -> np.ndarray:
+        rows = np.asarray(states)
+        if rows.ndim == 1:
+            rows = rows[None]
+        if rows.ndim != 2 or rows.shape[1] != self.n_features or len(rows) == 0:
+            raise ValueError(
+                f"explain takes feature rows of length {self.n_features} (a (k, {self.n_features}) "
+                f"array); got shape {np.shape(states)}"
+            )
+        rows = rows.astype(self.unique.dtype)
+        present = (self.unique[None, :, :] == rows[:, None, :]).all(axis=2).any(axis=1)
+        if not present.all():
+            row = rows[int(np.flatnonzero(~present)[0])]
+            raise ValueError(
+                f"state {tuple(row.tolist())} never occurs in the state sample, so its "
+                "conditional characteristic is undefined (SVERL Def. 17 conditions on the "
+                "steady state). Explain a visited state or collect a larger sample."
+            )
+        return rows
+
+    def _conditional(self, x: np.ndarray, coalitions: np.ndarray, targets: np.ndarray):
+        """Weighted average of ``targets`` over sample rows agreeing with x on each coalition."""
+        bits = np.int64(1) << np.arange(self.n_features, dtype=np.int64)
+        agree = (self.unique == x[None]).astype(np.int64) @ bits  # (U,) agreement masks
+        masks, inverse = np.unique(agree, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        w = np.bincount(inverse, weights=self.weights, minlength=len(masks))
+        sums = np.zeros((len(masks), targets.shape[1]))
+        np.add.at(sums, inverse, self.weights[:, None] * targets)
+        c = coalitions.astype(np.int64)[:, None]
+        match = ((masks[None, :] & c) == c).astype(float)  # (K, G): group agrees on C
+        return (match @ sums) / (match @ w)[:, None]
+
+    def _explain_one(self, x, kinds, n_permutations, seed, outcome) -> dict:
+        valid = self.simulator.valid_actions(x)
+        a_count = self.n_actions
+        if outcome is not None:
+            qw, qf = _jackknife_terms(outcome)  # (1 + G, A) each: full estimate, then leave-one-out
+
+        def game(coalitions: np.ndarray) -> np.ndarray:
+            raw = self.behaviour_values(x, coalitions)
+            parts = [_restrict(raw, valid) if self.renormalise else raw]
+            if self.v is not None:
+                parts.append(self._conditional(x, coalitions, self.v[:, None]))
+            if outcome is not None:
+                q = _restrict(raw, valid)
+                recurrence = 1.0 - q @ qf.T
+                if (recurrence <= 1e-12).any():
+                    raise ValueError(
+                        f"with its partial-information policy the agent never leaves state "
+                        f"{tuple(x.tolist())} in the rollouts, so its return is unbounded"
+                    )
+                parts.append((q @ qw.T) / recurrence)
+            return np.concatenate(parts, axis=1)
+
+        est = permutation_shapley(game, self.n_features, n_permutations, seed=_state_seed(seed, x))
+        out: dict = {"n_orders": est.n_permutations}
+        vals, errs = est.values, est.stderr
+        out["behaviour"] = (vals[:, :a_count], errs[:, :a_count])
+        col = a_count
+        if self.v is not None:
+            out["prediction"] = (vals[:, col : col + 1], errs[:, col : col + 1])
+            col += 1
+        if outcome is not None:
+            full, loo = vals[:, col], vals[:, col + 1 :]
+            g = loo.shape[1]
+            jack = (g - 1) / g * ((loo - loo.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+            err = np.sqrt(errs[:, col] ** 2 + jack)
+            out["outcome"] = (full[:, None], err[:, None])
+        return {k: out[k] for k in (*kinds, "n_orders")}
+
+
+def _restrict(behaviour: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Remark 35: zero the unavailable actions and renormalise each row."""
+    masked = np.where(valid[None, :], behaviour, 0.0)
+    totals = masked.sum(axis=1, keepdims=True)
+    if (totals <= 0).any():
+        raise ValueError(
+            "a partial-information policy gives no probability to any valid action of the "
+            "explained state, so it cannot be renormalised (Remark 35)"
+        )
+    return masked / totals
+
+
+def _jackknife_terms(outcome: dict) -> tuple[np.ndarray, np.ndarray]:
+    """QW, QF from all rollout groups (row 0) and leaving out each group in turn (rows 1..G)."""
+    w, f, n = outcome["W"], outcome["F"], outcome["counts"]
+    tot_w, tot_f, tot_n = w.sum(0), f.sum(0), n.sum(0)
+    loo_n = tot_n[None] - n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        qw = np.vstack([tot_w / tot_n, (tot_w[None] - w) / loo_n])
+        qf = np.vstack([tot_f / tot_n, (tot_f[None] - f) / loo_n])
+    # Invalid actions have no rollouts: their terms never matter (q is zero there).
+    return np.nan_to_num(qw), np.nan_to_num(qf)
+
+
+def _empty_groups(n_groups: int, n_actions: int) -> dict:
+    zeros = np.zeros((n_groups, n_actions))
+    return {"W": zeros.copy(), "F": zeros.copy(), "counts": zeros.copy(), "steps": 0,
+            "truncated": 0, "rollouts": 0}  # fmt: skip
+
+
+def _first_passage_job(sim, policy, x, actions, n, gamma, max_steps, seed) -> dict:
+    """``n`` rollouts per action: take a in x, follow pi until the end or x recurs."""
+    import copy
+
+    sim = copy.deepcopy(sim)
+    rng = np.random.default_rng(seed)
+    act = PolicySampler(policy, sim.n_actions, rng)
+    sim.reset(seed=int(rng.integers(2**31)))
+    w_sum, f_sum, counts = (np.zeros(sim.n_actions) for _ in range(3))
+    steps = truncated = 0
+    for a in actions:
+        for _ in range(n):
+            sim.reset_to(x)
+            feats, ret, done, cut = sim.step(int(a))
+            disc, t = gamma, 1
+            recur = 0.0
+            while not done:
+                if np.array_equal(feats, x):
+                    recur = disc
+                    break
+                if cut or t >= max_steps:
+                    truncated += 1
+                    break
+                feats, r, done, cut = sim.step(act(feats))
+                ret += disc * r
+                disc *= gamma
+                t += 1
+            w_sum[a] += ret
+            f_sum[a] += recur
+            counts[a] += 1
+            steps += t
+    return {"W": w_sum, "F": f_sum, "counts": counts, "steps": steps, "truncated": truncated}
+
+
+def _row_hash(x: np.ndarray) -> int:
+    return int.from_bytes(hashlib.sha256(np.ascontiguousarray(x).tobytes()).digest()[:8], "little")
+
+
+def _state_seed(seed: int, x: np.ndarray) -> int:
+    ss = np.random.SeedSequence([seed, _row_hash(x), 0])
+    return int(ss.generate_state(1, np.uint64)[0])

@@ -1,0 +1,259 @@
+"""Monte Carlo SVERL (SVERL Sec. 10.2) against the exact engine, through simulators only."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import joblib
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shaprl.domains import taxi as T
+from shaprl.domains import tic_tac_toe as TTT
+from shaprl.domains.simulators import TicTacToeEnv, taxi_simulator, tic_tac_toe_simulator
+from shaprl.mdp import greedy_policy, value_iteration
+from shaprl.shapley import exact_shapley
+from shaprl.sverl import SVERLExplainer
+from shaprl.sverl.characteristics import conditional_characteristic
+from shaprl.sverl.monte_carlo import MonteCarloSVERL
+from shaprl.sverl.simulators import GymSimulator, collect_states
+
+KINDS = ("behaviour", "outcome", "prediction")
+
+
+def _lookup(features: np.ndarray, table: np.ndarray):
+    index = {r.tobytes(): i for i, r in enumerate(np.ascontiguousarray(features, np.int64))}
+
+    def fn(rows):
+        rows = np.ascontiguousarray(np.atleast_2d(rows), np.int64)
+        return table[[index[r.tobytes()] for r in rows]]
+
+    return fn
+
+
+@cache
+def taxi_setup():
+    mdp = T.taxi()
+    q, v = value_iteration(mdp)
+    policy = greedy_policy(mdp, q)
+    exact = SVERLExplainer(mdp, policy, values=v, renormalise=False)
+    return mdp, policy, v, exact
+
+
+@cache
+def ttt_setup():
+    mdp = TTT.tic_tac_toe()
+    policy, _, v = TTT.optimal_policy(mdp)
+    exact = SVERLExplainer(mdp, policy, values=v, renormalise=False)
+    return mdp, policy, v, exact
+
+
+def _mc(setup, sim, *, exact_weights: bool = True, states=None):
+    mdp, policy, v, exact = setup
+    support = exact.support
+    pol, val = _lookup(mdp.features, policy), _lookup(mdp.features, v)
+    if states is None:
+        states = mdp.features[support]
+    weights = exact.steady_state[support] if exact_weights else None
+    return MonteCarloSVERL(
+        sim, pol, states, weights=weights, value_fn=val,
+        feature_names=mdp.feature_names, action_names=mdp.action_names,
+    )  # fmt: skip
+
+
+def _assert_within(mc_expl, exact_expl, n_se: float = 4.0, atol: float = 1e-9):
+    for kind in mc_expl.kinds:
+        est, ref = mc_expl.results[kind], exact_expl.results[kind]
+        err = np.abs(est.phi - ref.phi)
+        assert (err <= n_se * est.stderr + atol).all(), (
+            f"{kind}: max |error| {err.max():.4g}, max z {(err / (est.stderr + 1e-15)).max():.2f}"
+        )
+
+
+def test_tic_tac_toe_converges_to_exact_at_fig2_state():
+    mdp, _, _, exact = ttt_setup()
+    mc = _mc(ttt_setup(), tic_tac_toe_simulator())
+    s = mdp.index_of(TTT.FIG2_STATE)
+    est = mc.explain(mdp.features[[s]], n_permutations=512, n_rollouts=128, seed=3)
+    ref = exact.explain([s])
+    _assert_within(est, ref)
+    assert est.method == "monte carlo" and not est.is_exact
+    # The block square's outcome credit is large and clearly resolved.
+    assert est.results["outcome"].phi[0, 6, 0] > 5 * est.results["outcome"].stderr[0, 6, 0]
+
+
+def test_taxi_converges_to_exact_at_fig10_states():
+    mdp, _, _, exact = taxi_setup()
+    mc = _mc(taxi_setup(), taxi_simulator())
+    rows = np.array([T.TOP_STATE, T.BOTTOM_STATE])
+    est = mc.explain(rows, n_permutations=1024, n_rollouts=32, seed=5)
+    ref = exact.explain(rows)
+    _assert_within(est, ref)
+    np.testing.assert_array_equal(est.features, ref.features)
+
+
+def test_collected_sample_approximates_the_steady_state_and_the_values():
+    mdp, policy, v, exact = taxi_setup()
+    pol = _lookup(mdp.features, policy)
+    sample = collect_states(taxi_simulator(), pol, 60_000, seed=0, progress=False)
+    assert sample.steps >= 60_000 and sample.truncated == 0
+    counts = np.bincount(T.encode(*sample.features.T), minlength=mdp.n_states)
+    tv = 0.5 * np.abs(counts / counts.sum() - exact.steady_state).sum()
+    assert tv < 0.05
+    mc = _mc(taxi_setup(), taxi_simulator(), exact_weights=False, states=sample)
+    rows = np.array([T.TOP_STATE, T.BOTTOM_STATE])
+    est = mc.explain(rows, ("behaviour", "prediction"), n_permutations=512, seed=1)
+    ref = exact.explain(rows)
+    assert np.abs(est.results["behaviour"].phi - ref.results["behaviour"].phi).max() < 0.05
+    assert np.abs(est.results["prediction"].phi - ref.results["prediction"].phi).max() < 0.5
+
+
+def test_stderr_shrinks_like_one_over_root_n():
+    mdp, _, _, _ = taxi_setup()
+    mc = _mc(taxi_setup(), taxi_simulator())
+    rows = np.array([T.TOP_STATE, T.BOTTOM_STATE])
+    small = mc.explain(rows, n_permutations=64, n_rollouts=16, seed=0)
+    large = mc.explain(rows, n_permutations=1024, n_rollouts=256, seed=0)
+    for kind in ("behaviour", "prediction"):
+        a, b = small.results[kind].stderr, large.results[kind].stderr
+        ratio = np.sqrt(np.mean(a**2) / np.mean(b**2))
+        assert 2.5 < ratio < 6.5, (kind, ratio)  # sqrt(1024 / 64) = 4
+
+
+def test_same_seed_same_values_on_any_joblib_backend():
+    mdp, _, _, _ = ttt_setup()
+    mc = _mc(ttt_setup(), tic_tac_toe_simulator())
+    rows = mdp.features[[mdp.index_of(TTT.FIG2_STATE)]]
+    a = mc.explain(rows, n_permutations=32, n_rollouts=16, seed=7)
+    fresh = _mc(ttt_setup(), tic_tac_toe_simulator())
+    with joblib.parallel_config(backend="threading", n_jobs=2):
+        b = fresh.explain(rows, n_permutations=32, n_rollouts=16, seed=7)
+    c = mc.explain(rows, n_permutations=32, n_rollouts=16, seed=8)
+    for kind in KINDS:
+        np.testing.assert_array_equal(a.results[kind].phi, b.results[kind].phi)
+        np.testing.assert_array_equal(a.results[kind].stderr, b.results[kind].stderr)
+    assert not np.array_equal(a.results["outcome"].phi, c.results["outcome"].phi)
+
+
+def test_a_state_does_not_depend_on_its_company():
+    mdp, _, _, _ = taxi_setup()
+    mc = _mc(taxi_setup(), taxi_simulator())
+    both = mc.explain(np.array([T.TOP_STATE, T.BOTTOM_STATE]), n_permutations=16, n_rollouts=8)
+    alone = mc.explain(np.array([T.BOTTOM_STATE]), n_permutations=16, n_rollouts=8)
+    for kind in KINDS:
+        np.testing.assert_array_equal(both.results[kind].phi[1], alone.results[kind].phi[0])
+
+
+def test_bad_input_gets_a_clear_error():
+    mdp, policy, v, exact = ttt_setup()
+    sim = tic_tac_toe_simulator()
+    mc = _mc(ttt_setup(), sim)
+    with pytest.raises(ValueError, match="never occurs in the state sample"):
+        mc.explain([[1, 1, 1, 2, 2, 0, 0, 0, 0]])
+    with pytest.raises(ValueError, match="feature rows of length 9"):
+        mc.explain([[0, 0, 0]])
+    with pytest.raises(ValueError, match="unknown explanation kind"):
+        mc.explain(mdp.features[:1], kinds=("behavior",))
+    with pytest.raises(ValueError, match="n_permutations"):
+        mc.explain(mdp.features[:1], n_permutations=1)
+    feats = mdp.features[exact.support]
+    pol = _lookup(mdp.features, policy)
+    with pytest.raises(ValueError, match="value function"):
+        MonteCarloSVERL(sim, pol, feats).explain(feats[:1], kinds="prediction")
+    with pytest.raises(ValueError, match="not a probability distribution"):
+        MonteCarloSVERL(sim, lambda r: np.full((len(r), 9), np.nan), feats)
+    with pytest.raises(ValueError, match="action probabilities of shape"):
+        MonteCarloSVERL(sim, lambda r: np.ones((len(r), 3)) / 3, feats)
+    with pytest.raises(ValueError, match="weights"):
+        MonteCarloSVERL(sim, pol, feats, weights=-np.ones(len(feats)))
+    with pytest.raises(ValueError, match="NaN"):
+        MonteCarloSVERL(sim, pol, np.full((2, 9), np.nan))
+    with pytest.raises(TypeError, match="not a simulator"):
+        MonteCarloSVERL(object(), pol, feats)
+    with pytest.raises(ValueError, match="not a live board"):
+        TicTacToeEnv().set_board([1, 1, 1, 2, 2, 0, 0, 0, 0])
+    env = TicTacToeEnv()
+    env.reset(seed=0)
+    env.set_board(TTT.FIG2_STATE)
+    with pytest.raises(ValueError, match="not free"):
+        env.step(4)
+
+
+class _Loop:
+    """A two-state loop that never ends: rollouts must be cut and say so."""
+
+    n_actions = 1
+
+    def reset(self, seed=None):
+        self.s = 0
+        return np.array([0])
+
+    def reset_to(self, features):
+        self.s = int(features[0])
+
+    def step(self, action):
+        self.s = 1 - self.s
+        return np.array([self.s]), 0.0, False, False
+
+    def valid_actions(self, features):
+        return np.ones(1, bool)
+
+
+def test_cut_rollouts_warn():
+    mc = MonteCarloSVERL(_Loop(), lambda r: np.ones((len(r), 1)), np.array([[0], [1]]),
+                         gamma=0.5, max_episode_steps=1)  # fmt: skip
+    with pytest.warns(RuntimeWarning, match="max_episode_steps"):
+        mc.explain([[0]], ("outcome",), n_permutations=4, n_rollouts=4, n_groups=2)
+
+
+def test_gym_simulator_rejects_continuous_actions():
+    import gymnasium as gym
+
+    with pytest.raises(TypeError, match="discrete actions"):
+        GymSimulator(gym.make("Pendulum-v1"), set_state=lambda env, f: None)
+
+
+class _NoDynamics:
+    """Behaviour and prediction need no rollouts: a simulator that only names the actions."""
+
+    n_actions = 3
+
+    def reset(self, seed=None):
+        raise AssertionError("not used")
+
+    reset_to = step = reset
+
+    def valid_actions(self, features):
+        return np.ones(3, bool)
+
+
+@settings(max_examples=25)
+@given(st.integers(0, 2**31 - 1), st.integers(2, 4))
+def test_matches_exact_shapley_of_the_sample_characteristic(seed, n_features):
+    """Same sample, same weights: permutation values within 4 stderr of the exact ones, and
+    efficient (they sum to v(N) - v(empty)) for every number of orders."""
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, 2, size=(12, n_features))
+    weights = rng.random(12) + 0.1
+    logits = rng.normal(size=(2,) * n_features + (3,))
+
+    def pol(r):
+        z = logits[tuple(np.asarray(r).T)]
+        return np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+
+    def val(r):
+        return logits[tuple(np.asarray(r).T)][:, 0]
+
+    mc = MonteCarloSVERL(_NoDynamics(), pol, rows, weights=weights, value_fn=val)
+    x = rows[0]
+    est = mc.explain(x[None], ("behaviour", "prediction"), n_permutations=200, seed=seed)
+    unique, inverse = np.unique(rows, axis=0, return_inverse=True)
+    w = np.bincount(inverse.reshape(-1), weights=weights)
+    for kind, target in (("behaviour", pol(unique)), ("prediction", val(unique)[:, None])):
+        table = conditional_characteristic(unique, w, target, x)
+        exact_phi = exact_shapley(table)
+        phi, se = est.results[kind].phi[0], est.results[kind].stderr[0]
+        assert (np.abs(phi - exact_phi) <= 4 * se + 1e-9).all()
+        np.testing.assert_allclose(phi.sum(axis=0), table[-1] - table[0], atol=1e-9)
