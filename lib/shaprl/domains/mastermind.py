@@ -56,6 +56,20 @@ LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 #: A policy on boards: feature rows ``(B, F)`` -> action probabilities ``(B, A)``.
 BoardPolicy = Callable[[np.ndarray], np.ndarray]
 
+#: The two papers' reward conventions (letters 1..p, empty -1 and the action order are shared).
+CONVENTIONS = ("sverl", "fastsverl")
+
+
+def convention_win_bonus(conventions: str, n_guesses: int) -> float:
+    """Bonus on top of the -1 of a correct guess: SVERL pays 0 net (1), FastSVERL ``+g``.
+
+    FastSVERL's models also replace unknown features by the mask value -2 (empty cells are
+    -1); that is a property of the models (:mod:`shaprl.fastsverl`), not of the game.
+    """
+    if conventions not in CONVENTIONS:
+        raise ValueError(f"conventions must be one of {CONVENTIONS}; got {conventions!r}")
+    return 1.0 if conventions == "sverl" else float(n_guesses)
+
 
 @dataclass(frozen=True)
 class MastermindSpec:
@@ -335,9 +349,16 @@ def mastermind_model(
     win_bonus: float = 1.0,
     reachable_under: str | None = None,
     cache: bool = True,
+    conventions: str | None = None,
 ) -> TabularMDP:
-    """Cached :func:`build_model`; ``reachable_under`` names a policy of :data:`POLICIES`."""
+    """Cached :func:`build_model`; ``reachable_under`` names a policy of :data:`POLICIES`.
+
+    ``conventions="fastsverl"`` (or ``"sverl"``) sets ``win_bonus`` by the paper's convention.
+    """
     from ..repro import cached
+
+    if conventions is not None:
+        win_bonus = convention_win_bonus(conventions, n_guesses)
 
     spec = MastermindSpec(code_length, n_guesses, n_letters, float(win_bonus))
     if reachable_under is not None and reachable_under not in POLICIES:
@@ -407,6 +428,8 @@ class MastermindEnv(gymnasium.Env):
 
     Observations are ``float32`` vectors of the board's ``g * (k + 2)`` features; actions are
     code indices. ``reset(options={"code": a})`` fixes the hidden code (else uniform).
+    ``conventions="fastsverl"`` pays ``+g`` for a correct guess (FastSVERL App. G); the
+    default keeps SVERL's ``win_bonus=1``.
     ``info`` carries ``code`` (the hidden code's index) and ``consistent`` (number of codes
     consistent with the board).
     """
@@ -414,9 +437,17 @@ class MastermindEnv(gymnasium.Env):
     metadata = {"render_modes": []}
 
     def __init__(
-        self, code_length: int = 2, n_guesses: int = 3, n_letters: int = 2, win_bonus: float = 1.0
+        self,
+        code_length: int = 2,
+        n_guesses: int = 3,
+        n_letters: int = 2,
+        win_bonus: float = 1.0,
+        *,
+        conventions: str | None = None,
     ) -> None:
         spaces = gymnasium.spaces
+        if conventions is not None:
+            win_bonus = convention_win_bonus(conventions, n_guesses)
         self.spec_ = MastermindSpec(code_length, n_guesses, n_letters, float(win_bonus))
         self.observation_space = spaces.Box(
             low=-1,
