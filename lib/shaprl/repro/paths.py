@@ -1,10 +1,23 @@
-"""Where the pipeline reads and writes: repository root, figures, cache."""
+"""Where the pipeline reads and writes: repository root, figures, cache.
+
+Each profile has its own output tree, so one profile's results are never served for another:
+``quick`` (the default of ``make reproduce``, and what is committed) writes ``figures/``;
+``smoke`` and ``paper`` write ``build/figures/<profile>/``. ``$SHAPRL_OUTPUT_DIR`` overrides
+the tree (the runner and ``make test`` set it).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import signal
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+#: Profile whose results live in the committed ``figures/`` tree.
+COMMITTED_PROFILE = "quick"
 
 
 def repo_root() -> Path:
@@ -19,10 +32,17 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[3]
 
 
-def output_dir() -> Path:
-    """Figures and tables: $SHAPRL_OUTPUT_DIR, else ``figures/`` at the repository root."""
+def output_dir(profile: str | None = None) -> Path:
+    """Figures and tables of ``profile``: $SHAPRL_OUTPUT_DIR, else its own tree.
+
+    ``quick`` -> ``figures/``; any other profile -> ``build/figures/<profile>/``.
+    """
     env = os.environ.get("SHAPRL_OUTPUT_DIR")
-    return Path(env).resolve() if env else repo_root() / "figures"
+    if env:
+        return Path(env).resolve()
+    if profile is None or profile == COMMITTED_PROFILE:
+        return repo_root() / "figures"
+    return repo_root() / "build" / "figures" / profile
 
 
 def cache_dir() -> Path:
@@ -47,3 +67,81 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+# -- whole-directory publication --------------------------------------------------------------
+#
+# A notebook's artefacts are written into ``<tree>/.staging/<notebook>.<pid>/`` and published
+# by :func:`publish_directory`, which moves the old directory aside and the new one into place
+# with two renames while SIGINT/SIGTERM are held back. A reader therefore sees the old complete
+# directory or the new complete one; if the process is killed outright between the renames,
+# :func:`recover_directory` puts the old one back before anything else reads the tree.
+
+STAGING = ".staging"
+
+
+def staging_dir(tree: Path, name: str) -> Path:
+    """A fresh, private staging directory for ``name`` under ``tree/.staging``."""
+    path = Path(tree) / STAGING / f"{name}.{os.getpid()}"
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Defer SIGINT and SIGTERM for the duration (they are delivered on exit)."""
+    sigs = {signal.SIGINT, signal.SIGTERM}
+    try:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    except (AttributeError, ValueError):  # not the main thread / no pthread_sigmask
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def publish_directory(staged: Path, target: Path) -> None:
+    """Replace ``target`` by the complete directory ``staged`` (see the section comment)."""
+    staged, target = Path(staged), Path(target)
+    aside = staged.with_name(f"{target.name}.old.{os.getpid()}")
+    with signals_held():
+        if target.exists():
+            if aside.exists():
+                shutil.rmtree(aside)
+            os.rename(target, aside)
+        os.rename(staged, target)
+    if aside.exists():
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_directory(tree: Path, name: str) -> None:
+    """Undo what a killed run left of ``name``: restore a directory moved aside, drop stale
+    staging directories of processes that no longer run."""
+    stage = Path(tree) / STAGING
+    if not stage.is_dir():
+        return
+    target = Path(tree) / name
+    for path in sorted(stage.glob(f"{name}.*")):
+        pid_text = path.name.rsplit(".", 1)[-1]
+        if not pid_text.isdigit() or (int(pid_text) != os.getpid() and _alive(int(pid_text))):
+            continue
+        if path.name.startswith(f"{name}.old.") and not target.exists():
+            os.rename(path, target)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        stage.rmdir()  # only when empty

@@ -1,17 +1,41 @@
-"""Artefacts and claims of one notebook: tables, figures and a checked claims ledger."""
+"""Artefacts and claims of one notebook: tables, figures and a checked claims ledger.
+
+A notebook's artefacts appear all at once or not at all: :class:`Report` writes into a private
+staging directory and :meth:`Report.finalize` publishes it over ``<tree>/<notebook>/`` in one
+step (:func:`~shaprl.repro.paths.publish_directory`). The manifest lists every file with its
+SHA-256, so the runner can tell whether a directory is exactly what a run wrote.
+
+Numbers are written so that floating-point noise does not change a byte: tables keep
+:data:`SIGNIFICANT_DIGITS` significant digits and write an exact zero for any value below
+:data:`ZERO_TOLERANCE` times the table's largest magnitude; figures carry no timestamps or
+software versions. Timing tables (``timing_*``) vary by design: the manifest marks them
+*volatile* (no hash) and git ignores them.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
-import time
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from .paths import atomic_write_bytes, atomic_write_text, output_dir
+from .paths import (
+    atomic_write_bytes,
+    atomic_write_text,
+    output_dir,
+    publish_directory,
+    recover_directory,
+    staging_dir,
+)
 from .profiles import resolve_profile
+
+SIGNIFICANT_DIGITS = 10
+ZERO_TOLERANCE = 1e-12
 
 STATUSES = ("reproduced", "partly reproduced", "not reproduced", "indicative")
 KINDS = ("evidence", "construction")
@@ -31,22 +55,26 @@ class Claim:
 
 
 class Report:
-    """Collects a notebook's artefacts under ``<output_dir>/<notebook>/`` and its claims.
+    """Collects a notebook's artefacts and claims; :meth:`finalize` publishes them together
+    under ``<output tree>/<notebook>/`` (the tree of the profile, see
+    :func:`~shaprl.repro.paths.output_dir`).
 
-    Every file is written atomically. :meth:`finalize` writes ``manifest.json`` and
-    ``claims.csv``; the pipeline builds the figures index (``figures/README.md``) from the
-    manifests.
+    Until :meth:`finalize`, files go to a staging directory (``self.directory``); the published
+    directory keeps its previous complete contents. The pipeline builds the figures index
+    (``README.md`` of the tree) from the published manifests.
     """
 
     def __init__(self, notebook: str, profile: str | None, *, title: str = "") -> None:
         self.notebook = notebook
         self.profile = resolve_profile(profile)
         self.title = title
-        self.directory = output_dir() / notebook
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.params = json.loads(os.environ.get("SHAPRL_PARAMS", "{}") or "{}")
+        self.tree = output_dir(self.profile)
+        recover_directory(self.tree, notebook)
+        self.directory = staging_dir(self.tree, notebook)
+        self.published = self.tree / notebook
         self.artefacts: list[dict] = []
         self.claims: list[Claim] = []
-        self._started = time.perf_counter()
 
     # -- artefacts ---------------------------------------------------------------------
     def table(
@@ -58,15 +86,18 @@ class Report:
         caption: str = "",
         display: pd.DataFrame | None = None,
         digits: int = 4,
+        volatile: bool | None = None,
     ) -> pd.DataFrame:
         """Save a tidy table as CSV plus a rendered copy (Markdown and HTML).
 
         ``display`` is an optional reshaped view (e.g. a pivot) used for the rendered
-        copies; the CSV always holds the tidy ``frame``. Returns the display view.
+        copies; the CSV always holds the tidy ``frame``, with numbers made stable
+        (:func:`stable_numbers`). ``volatile`` marks a table that varies run to run by design
+        (timings; default: names starting with ``timing_``). Returns the display view.
         """
         view = frame if display is None else display
-        csv = frame.to_csv(index=False, float_format="%.12g")
-        rendered = view.round(digits)
+        csv = stable_numbers(frame).to_csv(index=False, float_format=f"%.{SIGNIFICANT_DIGITS}g")
+        rendered = stable_numbers(view).round(digits)
         if any(name is not None for name in rendered.index.names):
             rendered = rendered.reset_index()
         md = (
@@ -79,7 +110,9 @@ class Report:
         atomic_write_text(base.with_suffix(".csv"), csv)
         atomic_write_text(base.with_suffix(".md"), md)
         atomic_write_text(base.with_suffix(".html"), html)
-        self._record("table", name, paper, caption, [f"{name}.csv", f"{name}.md", f"{name}.html"])
+        volatile = name.startswith("timing_") if volatile is None else volatile
+        files = [f"{name}.csv", f"{name}.md", f"{name}.html"]
+        self._record("table", name, paper, caption, files, volatile=volatile)
         return view
 
     def figure(self, fig, name: str, *, paper: str, caption: str = "", dpi: int = 150) -> None:
@@ -97,11 +130,12 @@ class Report:
             files.append(f"{name}.{ext}")
         self._record("figure", name, paper, caption, files)
 
-    def _record(self, kind, name, paper, caption, files) -> None:
+    def _record(self, kind, name, paper, caption, files, *, volatile: bool = False) -> None:
         self.artefacts = [a for a in self.artefacts if a["name"] != name]
-        self.artefacts.append(
-            {"kind": kind, "name": name, "paper": paper, "caption": caption, "files": files}
-        )
+        entry = {"kind": kind, "name": name, "paper": paper, "caption": caption, "files": files}
+        if volatile:
+            entry["volatile"] = True
+        self.artefacts.append(entry)
 
     # -- claims ------------------------------------------------------------------------
     def claim(
@@ -150,24 +184,65 @@ class Report:
         return pd.DataFrame([asdict(c) for c in self.claims])
 
     def finalize(self) -> pd.DataFrame:
-        """Write the claims ledger and the manifest; return the claims for display."""
+        """Write the claims ledger and the manifest, publish the directory; return the claims.
+
+        The manifest records the profile, the parameters and every file with its SHA-256
+        (volatile files without one): exactly what this run wrote.
+        """
+        if not self.directory.is_dir():
+            raise RuntimeError(
+                f"{self.notebook}: finalize() was already called; create a new Report to "
+                "write the artefacts again"
+            )
         claims = self.claims_frame()
         atomic_write_text(self.directory / "claims.csv", claims.to_csv(index=False))
+        volatile = {f for a in self.artefacts if a.get("volatile") for f in a["files"]}
+        written = sorted(p.name for p in self.directory.iterdir() if not p.name.startswith("."))
         manifest = {
             "notebook": self.notebook,
             "title": self.title,
             "profile": self.profile,
-            "seconds": round(time.perf_counter() - self._started, 1),
+            "params": self.params,
             "artefacts": self.artefacts,
             "claims": [asdict(c) for c in self.claims],
+            "files": {
+                f: (None if f in volatile else file_sha256(self.directory / f)) for f in written
+            },
         }
         atomic_write_text(self.directory / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+        publish_directory(self.directory, self.published)
         return claims
 
 
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def stable_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with float columns rounded to :data:`SIGNIFICANT_DIGITS` significant digits
+    and values below :data:`ZERO_TOLERANCE` x the table's largest float magnitude set to an
+    exact 0 (no ``-0``): noise from a different BLAS or CPU then changes no byte."""
+    cols = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
+    if not cols:
+        return frame
+    out = frame.copy()
+    values = out[cols].to_numpy(dtype=float)
+    finite = np.isfinite(values)
+    scale = np.abs(values[finite]).max() if finite.any() else 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mag = np.where(finite & (values != 0), np.floor(np.log10(np.abs(values))), 0.0)
+        factor = 10.0 ** (SIGNIFICANT_DIGITS - 1 - mag)
+        rounded = np.where(finite, np.round(values * factor) / factor, values)
+    rounded[finite & (np.abs(rounded) <= ZERO_TOLERANCE * scale)] = 0.0
+    rounded = rounded + 0.0  # -0.0 -> 0.0
+    for j, c in enumerate(cols):
+        out[c] = rounded[:, j]
+    return out
+
+
 def load_manifests(directory: Path) -> list[dict]:
-    """All notebook manifests under ``directory``, in notebook order."""
+    """All published notebook manifests under ``directory``, in notebook order."""
     out = []
-    for path in sorted(Path(directory).glob("*/manifest.json")):
+    for path in sorted(Path(directory).glob("[!.]*/manifest.json")):
         out.append(json.loads(path.read_text()))
     return out

@@ -1,27 +1,70 @@
 """Execute the notebook series with papermill (``make reproduce``).
 
 Each notebook runs in numeric order with the chosen profile; the executed copy goes to
-``build/notebooks/<profile>/`` (never over the clean source). A notebook is skipped when
-its fingerprint -- its source, the library's source, the pins, the profile and the
-parameters -- matches the last successful run and its outputs are present, so an
-interrupted run resumes where it stopped. Executed notebooks are written to a temporary
-name and renamed only on success.
+``build/notebooks/<profile>/`` (never over the clean source) and its artefacts to the
+profile's own output tree (``figures/`` for ``quick``, ``build/figures/<profile>/`` for the
+others; see :func:`~shaprl.repro.paths.output_dir`).
+
+A notebook is skipped only when (a) its fingerprint -- its source, the library's source, the
+pins, the profile and the parameters -- matches its last successful run, and (b) its
+published directory is exactly what that run wrote: the manifest is the one recorded, of this
+profile and these parameters, and every file it lists is present with its SHA-256 and no other
+file is there. So an interrupted run resumes where it stopped, and a deleted, edited or
+foreign artefact makes the notebook run again.
+
+SIGINT or SIGTERM stops the run cleanly: the kernel is shut down, no partial file is left,
+every published directory keeps its previous complete contents, and the exit status is
+128 + the signal number (130, 143).
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import hashlib
 import json
 import os
+import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from .index import write_index
-from .paths import atomic_write_text, output_dir, repo_root
+from .paths import atomic_write_text, output_dir, recover_directory, repo_root
 from .profiles import PROFILES, resolve_profile
+from .report import file_sha256
+
+
+class Interrupted(Exception):
+    """Raised in the runner when SIGINT or SIGTERM arrives."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_interrupted(signum: int, _frame) -> None:
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def stderr_to(path: Path) -> Iterator[None]:
+    """Send file descriptor 2 to ``path`` meanwhile: the kernel inherits it, so its own log
+    (start-up warnings, the messages of a kernel shut down mid-cell) goes to a file and not
+    over the runner's output. The notebook's errors still reach us through papermill."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 2)
+    os.close(fd)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def discover(notebooks_dir: Path, selection: str = "") -> list[Path]:
@@ -40,7 +83,7 @@ def discover(notebooks_dir: Path, selection: str = "") -> list[Path]:
 
 def parse_params(text: str) -> dict:
     """``"seed=3 n=10"`` -> {"seed": 3, "n": 10}; values are Python literals or strings."""
-    params = {}
+    params: dict = {}
     for item in text.split():
         if "=" not in item:
             raise SystemExit(
@@ -51,6 +94,11 @@ def parse_params(text: str) -> dict:
             params[key] = ast.literal_eval(raw)
         except (ValueError, SyntaxError):
             params[key] = raw
+    if "profile" in params:
+        raise SystemExit(
+            f"error: the profile is chosen with PROFILE=, not PARAMS (got PARAMS='profile="
+            f"{params['profile']}'); run e.g. make reproduce PROFILE={params['profile']}"
+        )
     return params
 
 
@@ -85,6 +133,35 @@ def fingerprint(path: Path, root: Path, profile: str, params: dict) -> str:
     return h.hexdigest()
 
 
+def check_outputs(directory: Path, profile: str, params: dict, stamp: dict) -> str | None:
+    """Why ``directory`` is not exactly what the run recorded in ``stamp`` wrote (None if it is)."""
+    manifest_path = directory / "manifest.json"
+    if not manifest_path.exists():
+        return f"{directory.name}/ has no published outputs"
+    if stamp.get("output") != str(directory) or stamp.get("manifest") != file_sha256(manifest_path):
+        return f"{directory.name}/ was written by another run"
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("profile") != profile:
+        return f"{directory.name}/ holds {manifest.get('profile')!r} results, not {profile!r}"
+    if manifest.get("params", {}) != params:
+        return f"{directory.name}/ was made with parameters {manifest.get('params')}"
+    files = manifest.get("files", {})
+    for name, digest in files.items():
+        path = directory / name
+        if not path.exists():
+            return f"{directory.name}/{name} is missing"
+        if digest is not None and file_sha256(path) != digest:
+            return f"{directory.name}/{name} was modified"
+    extra = sorted(
+        p.name
+        for p in directory.iterdir()
+        if p.name not in files and p.name != "manifest.json" and not p.name.startswith(".")
+    )
+    if extra:
+        return f"{directory.name}/ holds files no run listed: {', '.join(extra[:3])}"
+    return None
+
+
 def run(profile: str, selection: str = "", params_text: str = "", force: bool = False) -> int:
     import papermill as pm
 
@@ -93,7 +170,7 @@ def run(profile: str, selection: str = "", params_text: str = "", force: bool = 
     notebooks_dir = root / "notebooks"
     build = root / "build" / "notebooks" / profile
     stamps = root / "build" / "stamps" / profile
-    figures = output_dir()
+    figures = output_dir(profile)
     params = parse_params(params_text)
     paths = discover(notebooks_dir, selection)
     if not paths:
@@ -108,51 +185,100 @@ def run(profile: str, selection: str = "", params_text: str = "", force: bool = 
                 f"{sorted(known)}. Select notebooks with NOTEBOOKS=... to pass notebook-specific parameters."
             )
     os.environ["SHAPRL_OUTPUT_DIR"] = str(figures)
+    os.environ["SHAPRL_PARAMS"] = json.dumps(params, sort_keys=True)
     os.environ.setdefault("MPLBACKEND", "Agg")
     build.mkdir(parents=True, exist_ok=True)
     stamps.mkdir(parents=True, exist_ok=True)
-    timings = {}
+    shown = figures.relative_to(root) if figures.is_relative_to(root) else figures
+    print(f"profile {profile}: artefacts in {shown}/", flush=True)
     total = time.perf_counter()
-    for path in paths:
-        stamp = stamps / f"{path.stem}.json"
-        key = fingerprint(path, root, profile, params)
-        done = build / path.name
-        manifest = figures / path.stem / "manifest.json"
-        if not force and stamp.exists() and done.exists() and manifest.exists():
-            if json.loads(stamp.read_text()).get("fingerprint") == key:
+    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
+    current, tmp = None, None
+    try:
+        for path in paths:
+            current = path
+            recover_directory(figures, path.stem)
+            stamp_path = stamps / f"{path.stem}.json"
+            key = fingerprint(path, root, profile, params)
+            done = build / path.name
+            stamp = json.loads(stamp_path.read_text()) if stamp_path.exists() else {}
+            if force:
+                reason = "forced"
+            elif stamp.get("fingerprint") != key or not done.exists():
+                reason = "new or changed since its last run" if stamp else "never run"
+            else:
+                reason = check_outputs(figures / path.stem, profile, params, stamp)
+            if reason is None:
                 print(f"[skip] {path.stem}: unchanged since its last {profile} run", flush=True)
                 continue
-        print(f"[run ] {path.stem} ({profile})", flush=True)
-        tmp = done.with_name(f".{done.stem}.partial.ipynb")
-        start = time.perf_counter()
-        try:
-            pm.execute_notebook(
-                str(path),
-                str(tmp),
-                parameters={"profile": profile, **params},
-                cwd=str(notebooks_dir),
-                kernel_name="python3",
-                progress_bar=False,
-                report_mode=False,
-            )
-        except Exception as err:  # papermill keeps the failing notebook for inspection
-            failed = done.with_name(f"{done.stem}.failed.ipynb")
-            if tmp.exists():
-                os.replace(tmp, failed)
-            print(
-                f"[fail] {path.stem}: {type(err).__name__}; executed copy in {failed}",
-                file=sys.stderr,
-            )
-            print(str(err)[-3000:], file=sys.stderr)
-            write_index(figures)
-            return 1
-        os.replace(tmp, done)
-        seconds = time.perf_counter() - start
-        timings[path.stem] = round(seconds, 1)
-        atomic_write_text(
-            stamp, json.dumps({"fingerprint": key, "seconds": round(seconds, 1)}) + "\n"
+            print(f"[run ] {path.stem} ({profile}): {reason}", flush=True)
+            tmp = done.with_name(f".{done.stem}.partial.ipynb")
+            start = time.perf_counter()
+            try:
+                with stderr_to(done.with_name(f"{done.stem}.kernel.log")):
+                    pm.execute_notebook(
+                        str(path),
+                        str(tmp),
+                        parameters={"profile": profile, **params},
+                        cwd=str(notebooks_dir),
+                        kernel_name="python3",
+                        progress_bar=False,
+                        report_mode=False,
+                    )
+            except Interrupted:
+                raise
+            except Exception as err:  # papermill keeps the failing notebook for inspection
+                failed = done.with_name(f"{done.stem}.failed.ipynb")
+                if tmp.exists():
+                    os.replace(tmp, failed)
+                recover_directory(figures, path.stem)
+                print(str(err)[-3000:], file=sys.stderr)
+                print(
+                    f"[fail] {path.stem}: {type(err).__name__}; executed copy in {failed}. "
+                    f"{figures.name}/{path.stem}/ keeps its previous complete contents; fix the "
+                    f"error and run make reproduce NOTEBOOKS={path.stem[:2]} (finished notebooks "
+                    "are skipped).",
+                    file=sys.stderr,
+                )
+                write_index(figures)
+                return 1
+            os.replace(tmp, done)
+            tmp = None
+            seconds = time.perf_counter() - start
+            manifest = figures / path.stem / "manifest.json"
+            published = json.loads(manifest.read_text()) if manifest.exists() else {}
+            if published.get("profile") != profile or published.get("params", {}) != params:
+                print(
+                    f"[fail] {path.stem} ran but published no {profile} results: its last cell "
+                    "must call report.finalize() (see notebooks/01_road_sign.ipynb).",
+                    file=sys.stderr,
+                )
+                return 1
+            record = {
+                "fingerprint": key,
+                "manifest": file_sha256(manifest),
+                "output": str(figures / path.stem),
+                "seconds": round(seconds, 1),
+            }
+            atomic_write_text(stamp_path, json.dumps(record) + "\n")
+            print(f"[done] {path.stem}: {seconds:.1f} s", flush=True)
+    except Interrupted as stop:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        if current is not None:
+            time.sleep(0.5)  # let the shut-down kernel exit before removing its staging
+            recover_directory(figures, current.stem)
+        name = current.stem if current is not None else "start-up"
+        print(
+            f"\n[stop] {stop} during {name}: stopped cleanly; {figures.name}/ holds only "
+            "complete runs. Run the same command again to resume.",
+            file=sys.stderr,
         )
-        print(f"[done] {path.stem}: {seconds:.1f} s", flush=True)
+        write_index(figures)
+        return 128 + stop.signum
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     index = write_index(figures)
     print(f"[index] {index.relative_to(root) if index.is_relative_to(root) else index}")
     print(
@@ -173,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:  # e.g. unknown profile
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # a signal before the handlers were installed
+        print("\n[stop] interrupted before any notebook ran", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
