@@ -57,7 +57,8 @@ class ValuationGame:
                 f"subset bitmasks must lie in [0, 2**{self.n_players}); got "
                 f"{masks.min()}..{masks.max()}"
             )
-        new = np.array(sorted({int(m) for m in masks} - self._memo.keys()), dtype=np.int64)
+        memo = self._memo  # membership per mask: O(len(masks)), not O(len(memo))
+        new = np.array(sorted({m for m in masks.tolist() if m not in memo}), dtype=np.int64)
         if new.size:
             values = np.asarray(self._evaluate(new), dtype=float).reshape(-1)
             if values.shape != new.shape:
