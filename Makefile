@@ -8,15 +8,17 @@ VENV       ?= .venv
 PROFILE    ?= quick
 NOTEBOOKS  ?=
 PARAMS     ?=
+JOBS       ?= 2
 BIN        := $(VENV)/bin
 STAMP      := $(VENV)/.installed-stamp
 SMOKE_OUT  := build/smoke
 
-.PHONY: setup reproduce test test-lib test-notebooks lab bench lint clean help
+.PHONY: setup reproduce test test-lib test-notebooks lab bench timings lint clean distclean help
 
 help:
 	@echo "make reproduce [PROFILE=smoke|quick|paper] [NOTEBOOKS='01 02'] [PARAMS='seed=3']"
-	@echo "make test | make lab | make bench | make lint | make clean"
+	@echo "make test | make lab [LAB_IP=0.0.0.0] | make bench | make timings | make lint"
+	@echo "make clean (build/ and data/cache/) | make distclean (also .venv)"
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 2; }
@@ -34,19 +36,32 @@ reproduce: setup
 test: test-lib test-notebooks
 
 test-lib: setup
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n $(JOBS) tests
 
 # Smoke profile: each notebook runs top to bottom on a small instance; outputs go to build/.
 test-notebooks: setup
 	SHAPRL_PROFILE=smoke SHAPRL_OUTPUT_DIR=$(SMOKE_OUT)/figures MPLBACKEND=Agg \
-	  $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
+	  $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile -p no:cacheprovider --nbval-lax --nbval-current-env \
 	  --nbval-cell-timeout=120 notebooks
 
+# JupyterLab on notebooks/. As root (containers, workshop images) it passes --allow-root.
+# LAB_IP=0.0.0.0 binds every interface for a browser outside the container; the server
+# keeps Jupyter's random token and prints the URL that carries it.
+LAB_IP     ?= localhost
+LAB_PORT   ?= 8888
 lab: setup
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/jupyter lab notebooks --ip=$(LAB_IP) --port=$(LAB_PORT) \
+	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) \
+	  $(if $(filter-out localhost 127.0.0.1,$(LAB_IP)),--no-browser,)
 
 bench: setup
 	$(BIN)/python -m benchmarks
+
+# Measure the README's timing table on a fresh clone (median of RUNS runs; see the script).
+RUNS       ?= 3
+STEPS      ?= setup,test,quick
+timings:
+	$(PYTHON) benchmarks/timings.py --runs $(RUNS) --steps $(STEPS)
 
 # Notebooks are held to the same rules as lib/ (pyproject: E501 ignored everywhere, code
 # formatted by ruff at 100 columns; ruff formats the code cells of .ipynb files too).
@@ -55,4 +70,11 @@ lint: setup
 	$(BIN)/ruff format --check lib tests benchmarks notebooks
 
 clean:
-	rm -rf build $(VENV) data/cache
+	@echo "make clean: removing build/ (executed notebooks, smoke and paper figures, run stamps)"
+	@echo "            and data/cache/ (cached intermediates; recomputed on the next run)"
+	rm -rf build data/cache figures/.staging
+	@echo "kept: .venv (make distclean removes it too) and figures/ (the committed quick results)"
+
+distclean: clean
+	@echo "make distclean: removing $(VENV) (the next make command re-creates it in a few minutes)"
+	rm -rf $(VENV)
