@@ -210,3 +210,13 @@ def test_cached_model(tmp_path, monkeypatch):
     b = mm.mastermind_model(2, 3, 2)
     np.testing.assert_array_equal(a.features, b.features)
     assert list(tmp_path.glob("mastermind_model/*.pkl"))
+
+
+def test_guess_rows_match_feature_names():
+    spec = mm.MastermindSpec(2, 3, 2)
+    names = mm.feature_names(spec)
+    rows = mm.guess_rows(spec)
+    assert sorted(rows) == [1, 2, 3]
+    for i, idx in rows.items():
+        assert all(names[j].startswith(f"g{i} ") for j in idx)
+    assert sorted(np.concatenate(list(rows.values())).tolist()) == list(range(spec.n_features))

@@ -136,6 +136,12 @@ def feature_names(spec: MastermindSpec) -> tuple[str, ...]:
     return tuple(names)
 
 
+def guess_rows(spec: MastermindSpec) -> dict[int, np.ndarray]:
+    """Feature indices of each guess row, ``{1: first guess, ..., g: last}`` (see feature_names)."""
+    w = spec.row_width
+    return {i + 1: np.arange(i * w, (i + 1) * w) for i in range(spec.n_guesses)}
+
+
 def clues(guess: np.ndarray, code: np.ndarray, n_letters: int) -> tuple[np.ndarray, np.ndarray]:
     """Position and misplaced clues of guesses against codes (letters 1..p, broadcasting).
 
