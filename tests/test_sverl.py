@@ -213,7 +213,7 @@ def test_restrict_to_valid_renormalises():
 
 
 def test_characteristic_and_phi_table():
-    from shaprl.sverl.tables import characteristic_and_phi
+    from shaprl.sverl.tables import characteristic_and_phi, split_characteristic_and_phi
 
     mdp, pi = rs.road_sign()
     ex = explain(mdp, pi, [0, 1])
@@ -231,5 +231,9 @@ def test_characteristic_and_phi_table():
     assert pred.index.names == ["state_label"]  # the single output level is dropped
     _, named = characteristic_and_phi({"a": ex, "b": ex}, "outcome", states=[0])
     assert named.index.names == ["agent"] and list(named.index) == ["a", "b"]
+    v, v_view, phis, phi_view = split_characteristic_and_phi(tidy, display)
+    assert list(v.columns) == list(ex.characteristic_frame().columns)
+    assert set(phis.columns) == set(ex.to_frame().columns) and len(phis) == 2 * 2 * 2
+    assert list(phi_view.columns) == ["φ_direction", "φ_distance"] and len(v_view.columns) == 4
     with pytest.raises(ValueError, match="no 'outcome'"):
         characteristic_and_phi(explain(mdp, pi, [0], kinds=["behaviour"]), "outcome")

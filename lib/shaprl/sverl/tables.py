@@ -83,3 +83,24 @@ def characteristic_and_phi(
     )
     display.columns.name = None
     return tidy, display
+
+
+def split_characteristic_and_phi(
+    tidy: pd.DataFrame, display: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Split :func:`characteristic_and_phi`'s output into its v(C) part and its φ part.
+
+    For papers that print the characteristic and the Shapley values as two tables (SVERL
+    Tables 1-2 and 4-5). Returns ``(v_tidy, v_display, phi_tidy, phi_display)``; the tidy
+    parts have the layouts of ``Explanation.characteristic_frame`` and ``to_frame``.
+    """
+    is_v = tidy["quantity"] == V_LABEL
+    is_phi = display.columns.str.startswith("φ_")
+    v = tidy[is_v].drop(columns="quantity").reset_index(drop=True)
+    phi = (
+        tidy[~is_v]
+        .drop(columns=["quantity", "coalition"])
+        .rename(columns={"coalition_label": "feature", "value": "phi"})
+        .reset_index(drop=True)
+    )
+    return v, display.loc[:, ~is_phi], phi, display.loc[:, is_phi]
