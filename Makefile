@@ -78,3 +78,14 @@ clean:
 distclean: clean
 	@echo "make distclean: removing $(VENV) (the next make command re-creates it in a few minutes)"
 	rm -rf $(VENV)
+
+# --- Action Shapley data (traces and utility tables; owner: Action Shapley I) -------------
+.PHONY: action-shapley-traces action-shapley-tables action-shapley-kubernetes
+action-shapley-traces: setup
+	$(BIN)/python -m shaprl.action_shapley.cli traces
+
+action-shapley-tables: setup
+	$(BIN)/python -m shaprl.action_shapley.cli tables
+
+action-shapley-kubernetes: setup
+	$(BIN)/python -m shaprl.action_shapley.cli kubernetes-sample

@@ -1,0 +1,186 @@
+"""stable-baselines3 SAC-PID and PPO-PID: the reference for the budget and for the batched agents.
+
+* :func:`budget_sweep` trains SB3 agents in the all-data world model at several budgets and
+  reports their cumulative reward (in the model and on the simulated system), so the budget
+  can be fixed where the reward stops improving -- once, for every agent.
+* :func:`reference_check` compares, subset by subset, the batched agents of
+  :mod:`.batched_agents` with SB3 agents over several seeds at the same budget: same null
+  verdict, and a cumulative reward inside the SB3 spread.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .batched_agents import PPO_BUDGET, SAC_BUDGET, PPOBudget, SACBudget
+from .case_studies import CaseStudy
+from .pid_env import HORIZON, BatchedPIDEnv, BatchedRBF, PIDEnv, evaluate_on_system
+from .utility import EVAL_SEED, subset_seed, train_and_evaluate
+from .world_model import RBFParams, SufficientStatistics
+
+
+def train_sb3(
+    case: CaseStudy,
+    params: RBFParams,
+    algo: str,
+    seed: int,
+    budget: SACBudget | PPOBudget | None = None,
+):
+    """One SB3 agent inside the world model ``params`` (a single member)."""
+    from stable_baselines3 import PPO, SAC
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    torch.set_num_threads(1)
+    if algo == "sac":
+        b = budget or SAC_BUDGET
+        model = SAC(
+            "MlpPolicy",
+            PIDEnv(case, params),
+            learning_rate=b.lr,
+            buffer_size=b.total_steps,
+            learning_starts=b.learning_starts,
+            batch_size=b.batch_size,
+            tau=b.tau,
+            gamma=b.gamma,
+            train_freq=1,
+            gradient_steps=1,
+            policy_kwargs={"net_arch": list(b.hidden)},
+            seed=seed,
+            device="cpu",
+        )
+    else:
+        b = budget or PPO_BUDGET
+        env = DummyVecEnv([lambda: PIDEnv(case, params) for _ in range(b.n_envs)])
+        model = PPO(
+            "MlpPolicy",
+            env,
+            learning_rate=b.lr,
+            n_steps=b.n_steps,
+            batch_size=b.batch_size,
+            n_epochs=b.n_epochs,
+            gamma=b.gamma,
+            gae_lambda=b.gae_lambda,
+            clip_range=b.clip_range,
+            vf_coef=b.vf_coef,
+            ent_coef=0.0,
+            max_grad_norm=b.max_grad_norm,
+            policy_kwargs={"net_arch": {"pi": list(b.hidden), "vf": list(b.hidden)}},
+            seed=seed,
+            device="cpu",
+        )
+    model.learn(total_timesteps=b.total_steps)
+    return model
+
+
+def sb3_policy(model):
+    """Wrap an SB3 model as ``obs (1, 1, 5) -> (1, 1, 6)`` deterministic actions."""
+
+    def policy(obs: torch.Tensor) -> torch.Tensor:
+        act, _ = model.predict(obs[:, 0].numpy(), deterministic=True)
+        return torch.as_tensor(act, dtype=torch.float32)[:, None]
+
+    return policy
+
+
+def model_return(case: CaseStudy, params: RBFParams, policy) -> float:
+    """Cumulative reward (statistic units) of a deterministic policy inside the world model."""
+    env = BatchedPIDEnv(case, BatchedRBF(params), 1)
+    obs, total = env.reset_all(), 0.0
+    for _ in range(HORIZON):
+        with torch.no_grad():
+            act = policy(obs)
+        obs, rew, done, trunc, _ = env.step(act)
+        total += float(rew[0, 0]) * case.threshold
+        if bool(done[0, 0]) or bool(trunc[0, 0]):
+            break
+    return total
+
+
+def hold_initial(case: CaseStudy) -> dict[str, float]:
+    """The do-nothing controller (zero gains): its cumulative reward on the system."""
+    res = evaluate_on_system(case, lambda obs: torch.zeros(obs.shape[0], 1, 6), 1, EVAL_SEED)
+    return {"reward": float(res["reward"][0]), "success": bool(res["success"][0])}
+
+
+def budget_sweep(
+    case: CaseStudy, traces, algo: str, scales=(1 / 3, 1.0, 2.0), seeds=(0, 1)
+) -> pd.DataFrame:
+    """SB3 agents on the all-data world model at ``scale`` x the fixed budget's steps."""
+    full = (1 << case.n) - 1
+    params = SufficientStatistics(traces).fit(np.array([full]))
+    base = SAC_BUDGET if algo == "sac" else PPO_BUDGET
+    rows = []
+    for scale in scales:
+        steps = int(round(base.total_steps * scale))
+        budget = replace(base, total_steps=steps)
+        for seed in seeds:
+            t0 = time.perf_counter()
+            model = train_sb3(case, params, algo, seed, budget)
+            secs = time.perf_counter() - t0
+            pol = sb3_policy(model)
+            sysres = evaluate_on_system(case, pol, 1, EVAL_SEED)
+            rows.append(
+                {
+                    "case": case.key,
+                    "algo": algo,
+                    "steps": steps,
+                    "seed": seed,
+                    "model_return": model_return(case, params, pol),
+                    "system_return": float(sysres["reward"][0]),
+                    "success": bool(sysres["success"][0]),
+                    "convergence": int(sysres["convergence"][0]),
+                    "seconds": secs,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def reference_check(
+    case: CaseStudy, traces, masks: list[int], algo: str, n_seeds: int = 5, seed: int = 0
+) -> pd.DataFrame:
+    """Batched agent (run seed ``seed``) vs SB3 agents over ``n_seeds`` seeds, per subset."""
+    params = SufficientStatistics(traces).fit(np.array(masks))
+    t0 = time.perf_counter()
+    batched = train_and_evaluate(case, params, algo, [subset_seed(seed, m) for m in masks], "cpu")
+    batched_s = (time.perf_counter() - t0) / len(masks)
+    rows = []
+    for r, m in enumerate(masks):
+        one = RBFParams(*(getattr(params, f)[r : r + 1] for f in RBFParams.__dataclass_fields__))
+        utils, secs = [], []
+        for s in range(n_seeds):
+            t1 = time.perf_counter()
+            model = train_sb3(case, one, algo, subset_seed(seed + 1000 + s, m))
+            secs.append(time.perf_counter() - t1)
+            res = evaluate_on_system(case, sb3_policy(model), 1, EVAL_SEED)
+            ok = bool(res["success"][0]) and bool(one.valid[0])
+            utils.append(float(res["reward"][0]) if ok else np.nan)
+        utils = np.array(utils)
+        b_u = float(batched["utility"][r])
+        sb3_null = np.isnan(utils).mean() >= 0.5
+        inside = (
+            np.isnan(b_u)
+            if np.isnan(utils).all()
+            else (not np.isnan(b_u)) and np.nanmin(utils) <= b_u <= np.nanmax(utils)
+        )
+        rows.append(
+            {
+                "case": case.key,
+                "algo": algo,
+                "mask": m,
+                "batched_utility": b_u,
+                "batched_null": bool(np.isnan(b_u)),
+                "sb3_utilities": np.round(utils, 2).tolist(),
+                "sb3_null_fraction": float(np.isnan(utils).mean()),
+                "sb3_majority_null": bool(sb3_null),
+                "same_verdict": bool(np.isnan(b_u) == sb3_null),
+                "inside_sb3_spread": bool(inside),
+                "sb3_s_per_agent": float(np.mean(secs)),
+                "batched_s_per_agent": batched_s,
+            }
+        )
+    return pd.DataFrame(rows)

@@ -1,0 +1,305 @@
+"""The utility U(d) of Action Shapley as a cached, chunked, parallel valuation game.
+
+``U(d)`` (§2, §3): fit the world model of subset ``d`` (:mod:`.world_model`), train an SAC-PID
+or PPO-PID agent inside it (:mod:`.batched_agents`, many subsets at once), run the trained
+agent on the simulated system (:func:`~.pid_env.evaluate_on_system`) and return its
+cumulative reward, or **null** (NaN) when it never reaches the goal within the horizon or no
+world model can be fitted (the empty subset).
+
+:class:`AgentGame` is a :class:`~.game.ValuationGame`: requested subsets are split into
+chunks, every chunk is computed once and cached on disk (:func:`shaprl.repro.cached`, keyed
+by case study, algorithm, seed, budget, the chunk's subsets, the traces and the library code,
+written atomically) and chunks run through ``joblib.Parallel`` (switch the backend with
+``joblib.parallel_config`` for Dask or Ray). A GPU is used when present. Each subset's agent
+has its own seed, derived from ``(seed, mask)`` alone, and its own random stream, so a
+subset's utility does not depend on the chunk it was computed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from joblib import Parallel, delayed
+
+from ..batched import default_device
+from ..repro import cached, repo_root
+from ..repro.cache import library_fingerprint
+from .batched_agents import PPO_BUDGET, SAC_BUDGET, train_ppo, train_sac
+from .case_studies import CaseStudy, case_study
+from .game import ValuationGame
+from .pid_env import BatchedPIDEnv, BatchedRBF, evaluate_on_system
+from .traces import Traces, load_traces, traces_path
+from .world_model import RBFParams, SufficientStatistics
+
+ALGORITHMS = ("sac", "ppo")
+EVAL_SEED = 2024  #: seed of the simulated system's noise during evaluation (all subsets)
+
+
+def subset_seed(seed: int, mask: int) -> int:
+    """The agent seed of subset ``mask`` under run seed ``seed`` (independent of batching)."""
+    return int(np.random.SeedSequence([int(seed), int(mask)]).generate_state(1)[0] % (2**31 - 8))
+
+
+def budget_of(algo: str) -> dict:
+    if algo not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algo!r}")
+    return (SAC_BUDGET if algo == "sac" else PPO_BUDGET).as_dict()
+
+
+def train_and_evaluate(
+    case: CaseStudy,
+    params: RBFParams,
+    algo: str,
+    seeds: list[int],
+    device: torch.device | str | None = None,
+) -> dict[str, np.ndarray]:
+    """Train one agent per stacked world model in ``params`` and evaluate it on the system."""
+    torch.set_num_threads(1)
+    dev = torch.device(device) if device is not None else default_device()
+    model = BatchedRBF(params, dev)
+    if algo == "sac":
+        policy = train_sac(BatchedPIDEnv(case, model, 1), seeds)
+    elif algo == "ppo":
+        policy = train_ppo(BatchedPIDEnv(case, model, PPO_BUDGET.n_envs), seeds)
+    else:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algo!r}")
+    cpu_policy = _on_cpu(policy)
+    out = evaluate_on_system(case, cpu_policy, len(seeds), EVAL_SEED)
+    valid = np.asarray(params.valid, dtype=bool)
+    out["utility"] = np.where(out["success"] & valid, out["reward"], np.nan)
+    out["success"] = out["success"] & valid
+    return out
+
+
+def _on_cpu(policy):
+    net = policy.actor if hasattr(policy, "actor") else policy.pi
+    net.to("cpu")
+    return policy
+
+
+def traces_digest(traces: Traces) -> str:
+    return hashlib.sha256(np.ascontiguousarray(traces.values).tobytes()).hexdigest()[:16]
+
+
+def _chunk(
+    case_key: str,
+    traces: Traces,
+    algo: str,
+    seed: int,
+    masks: list[int],
+    use_cache: bool,
+) -> dict[str, list]:
+    case = case_study(case_key)
+    config = {
+        "case": case_key,
+        "algo": algo,
+        "seed": seed,
+        "budget": budget_of(algo),
+        "masks": masks,
+        "traces": traces_digest(traces),
+        "eval_seed": EVAL_SEED,
+        "world_model": "fixed-basis",
+    }
+
+    def compute() -> dict[str, list]:
+        params = SufficientStatistics(traces).fit(np.array(masks))
+        res = train_and_evaluate(case, params, algo, [subset_seed(seed, m) for m in masks])
+        return {
+            "mask": list(masks),
+            "utility": res["utility"].tolist(),
+            "convergence": res["convergence"].tolist(),
+        }
+
+    return cached("action_shapley_utility", config, compute, enabled=use_cache)
+
+
+@dataclass
+class AgentGame(ValuationGame):
+    """U(d) of one case study, algorithm and seed, evaluated in cached chunks."""
+
+    case: CaseStudy
+    algo: str = "sac"
+    seed: int = 0
+    traces: Traces | None = None
+    chunk_size: int = 64
+    n_jobs: int = 1
+    use_cache: bool = True
+    convergence: dict[int, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.case.n, self.case.points)
+        budget_of(self.algo)
+        if self.traces is None:
+            self.traces = load_traces(traces_path(self.case), self.case)
+
+    def _evaluate(self, masks: np.ndarray) -> np.ndarray:
+        chunks = [
+            masks[i : i + self.chunk_size].tolist() for i in range(0, masks.size, self.chunk_size)
+        ]
+        results = Parallel(n_jobs=self.n_jobs)(
+            delayed(_chunk)(self.case.key, self.traces, self.algo, self.seed, c, self.use_cache)
+            for c in chunks
+        )
+        values = {}
+        for res in results:
+            for m, u, c in zip(res["mask"], res["utility"], res["convergence"], strict=True):
+                values[m] = u
+                self.convergence[m] = int(c)
+        return np.array([values[int(m)] for m in masks], dtype=float)
+
+
+# --- committed utility tables ---------------------------------------------------------------
+TABLE_TOLERANCE = 1e-6  #: recomputed utilities must agree this closely (same code, same seeds)
+
+
+def tables_dir(root: Path | None = None) -> Path:
+    return (
+        (Path(root) if root is not None else repo_root()) / "data" / "action_shapley" / "utilities"
+    )
+
+
+def table_path(case: CaseStudy, algo: str, seed: int, root: Path | None = None) -> Path:
+    return tables_dir(root) / f"{case.key}_{algo}_seed{seed}.csv"
+
+
+def subset_label(case: CaseStudy, mask: int) -> str:
+    return "{" + ",".join(p for k, p in enumerate(case.points) if mask >> k & 1) + "}"
+
+
+def build_table(
+    case: CaseStudy, algo: str, seed: int, masks: np.ndarray | None = None, chunk_size: int = 64
+) -> pd.DataFrame:
+    """Compute (or read from the cache) the utilities of ``masks`` (default: all subsets)."""
+    game = AgentGame(case, algo, seed, chunk_size=chunk_size)
+    masks = np.arange(1 << case.n) if masks is None else np.asarray(masks)
+    util = game.utilities(masks)
+    return pd.DataFrame(
+        {
+            "mask": masks,
+            "subset": [subset_label(case, int(m)) for m in masks],
+            "utility": util,
+            "convergence": [game.convergence[int(m)] for m in masks],
+        }
+    )
+
+
+def write_table(frame: pd.DataFrame, case: CaseStudy, algo: str, seed: int, seconds: float) -> Path:
+    """Write a table and its configuration (``.json`` beside it)."""
+    path = table_path(case, algo, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False, float_format="%.10g")
+    traces = load_traces(traces_path(case), case)
+    meta = {
+        "case": case.key,
+        "algorithm": algo,
+        "seed": seed,
+        "budget": budget_of(algo),
+        "eval_seed": EVAL_SEED,
+        "world_model": "fixed-basis RBF (5x5x5 grid, sigma 0.25) + ridge 0.1",
+        "traces_sha256_16": traces_digest(traces),
+        "code_fingerprint": library_fingerprint(),
+        "n_subsets": int(len(frame)),
+        "complete": bool(len(frame) == 1 << case.n),
+        "wall_seconds": round(seconds, 1),
+        "torch": torch.__version__,
+        "regenerate": "make action-shapley-tables",
+    }
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    return path
+
+
+def load_table(case: CaseStudy, algo: str, seed: int) -> tuple[pd.DataFrame, dict]:
+    path = table_path(case, algo, seed)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path}: no committed utility table; regenerate with `make action-shapley-tables`"
+        )
+    return pd.read_csv(path), json.loads(path.with_suffix(".json").read_text())
+
+
+def verify_table(
+    case: CaseStudy, algo: str, seed: int, n_sample: int = 4, sample_seed: int = 0
+) -> pd.DataFrame:
+    """Recompute a random sample of a committed table's subsets; raise if they disagree.
+
+    The sample always holds a null and a non-null subset when the table has both. Returns
+    the compared rows (committed vs recomputed).
+    """
+    frame, _ = load_table(case, algo, seed)
+    rng = np.random.default_rng(sample_seed)
+    null = frame[frame.utility.isna()]
+    ok = frame[frame.utility.notna()]
+    pick = []
+    for part in (null, ok):
+        if len(part):
+            pick.append(int(part["mask"].iloc[rng.integers(len(part))]))
+    rest = frame[~frame["mask"].isin(pick)]
+    extra = max(0, n_sample - len(pick))
+    pick += rng.choice(rest["mask"].to_numpy(), size=min(extra, len(rest)), replace=False).tolist()
+    t0 = time.perf_counter()
+    fresh = AgentGame(case, algo, seed, use_cache=False).utilities(np.array(pick))
+    old = frame.set_index("mask").loc[pick, "utility"].to_numpy()
+    same_null = np.isnan(old) == np.isnan(fresh)
+    close = np.where(
+        np.isnan(old),
+        True,
+        np.abs(np.nan_to_num(old) - np.nan_to_num(fresh))
+        <= TABLE_TOLERANCE * (1 + np.abs(np.nan_to_num(old))),
+    )
+    out = pd.DataFrame(
+        {"mask": pick, "committed": old, "recomputed": fresh, "seconds": time.perf_counter() - t0}
+    )
+    if not (same_null & close).all():
+        raise RuntimeError(
+            f"the committed table {table_path(case, algo, seed)} no longer matches the code "
+            f"(subsets {pick}: committed {old}, recomputed {fresh}); regenerate it with "
+            "`make action-shapley-tables`"
+        )
+    return out
+
+
+def tables_for(case: CaseStudy, algo: str, seeds: list[int]) -> dict[int, pd.DataFrame]:
+    return {s: load_table(case, algo, s)[0] for s in seeds}
+
+
+# --- a documented sample of subsets for Kubernetes (n = 15) ---------------------------------
+def stratified_pairs(n: int, per_stratum: int, seed: int = 0) -> list[tuple[int, int, int]]:
+    """``(k, d, d | 1 << k)`` for ``per_stratum`` uniform subsets ``d`` of each size ``i`` of
+    ``D \\ {k}``, for every point ``k`` and size ``i = 0..n-1`` (Algorithm 2's sampling).
+    """
+    rng = np.random.default_rng([seed, n, per_stratum])
+    out = []
+    for k in range(n):
+        others = np.array([j for j in range(n) if j != k])
+        for i in range(n):
+            for _ in range(per_stratum):
+                chosen = rng.choice(others, size=i, replace=False)
+                d = int(sum(1 << int(j) for j in chosen))
+                out.append((k, d, d | 1 << k))
+    return out
+
+
+def stratified_estimate(
+    n: int, pairs: list[tuple[int, int, int]], utility: dict[int, float]
+) -> np.ndarray:
+    """Unbiased estimate of Eq. 1 (C_f = 1/n, null pairs contribute nothing) from the pairs.
+
+    Eq. 1 gives each size ``i`` the *average* marginal contribution over the ``C(n-1, i)``
+    subsets of that size; the sample mean of the drawn pairs of size ``i`` estimates it.
+    """
+    sums = np.zeros((n, n))
+    counts = np.zeros((n, n))
+    for k, d, dk in pairs:
+        i = bin(d).count("1")
+        delta = utility[dk] - utility[d]
+        counts[k, i] += 1
+        if not np.isnan(delta):
+            sums[k, i] += delta
+    return (sums / np.maximum(counts, 1)).sum(1) / n
