@@ -168,3 +168,27 @@ def test_policy_weighted_is_shapley_of_expected_probability_game():
     assert game.shape == (len(e.states), 1 << mdp.n_features)
     direct = ag.policy_weighted(e, policy)["phi"].to_numpy().reshape(len(e.states), -1)
     np.testing.assert_allclose(exact_shapley(game.T).T, direct, atol=1e-12)
+
+
+def test_conditioned_heatmap_labels_contrast_and_colour_bar():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    frame = pd.DataFrame(
+        {
+            "condition": "f0",
+            "condition_value": [0, 0, 1, 1],
+            "feature": ["a", "b", "a", "b"],
+            "phi": [1.0, 0.004, -1.0, 0.0],
+        }
+    )
+    fig, ax = plt.subplots()
+    ag.conditioned_heatmap(frame, ax=ax, title="demo")
+    inks = {t.get_text(): t.get_color() for t in ax.texts}
+    assert inks["+1.00"] == "white" and inks["-1.00"] == "white"  # saturated cells: white
+    assert inks["+0.00"] == "black"  # near-white cells: black
+    assert "±1" in ax.get_title()  # the panel states its colour scale
+    assert len(fig.axes) == 2  # the colour bar
+    plt.close(fig)
