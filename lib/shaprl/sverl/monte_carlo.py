@@ -23,10 +23,13 @@ For a user with a simulator and a policy but no model. Three estimators:
 * **Shapley values** by antithetic permutation sampling (the permutation form of Eq. 2),
   one set of orders for all kinds and outputs of a state.
 
-Standard errors: permutation error from the spread of the antithetic pairs, plus, for
-outcome, the rollout error by a delete-a-group jackknife over rollout groups (same
-orders). They are conditional on the state sample: its own error is not included (pass the
-exact distribution as ``weights`` to remove it; notebook 09 shows how it shrinks).
+Standard errors combine three independent parts, all on the same permutations: the
+permutation error (spread of the antithetic pairs); the state sample's error, by a Poisson
+bootstrap over whole episodes (rows of one episode are correlated; rows count as their own
+episodes when no episode ids are given, which understates it for correlated rows); and, for
+outcome, the rollout error by a delete-a-group jackknife over rollout groups. A weighted
+sample (``weights=``) is taken as the distribution itself and has no sample error: with the
+exact steady state as weights the estimates converge to the exact engine's values.
 Everything is seeded per explained state, so a state's values do not depend on which
 other states are explained, nor on joblib's backend or worker count.
 """
@@ -101,6 +104,7 @@ class MonteCarloSVERL:
         action_names: Sequence[str] | None = None,
         renormalise: bool = False,
         max_episode_steps: int = 10_000,
+        episodes: np.ndarray | None = None,
     ) -> None:
         self.simulator = check_simulator(simulator)
         self.policy = policy
@@ -111,6 +115,8 @@ class MonteCarloSVERL:
         self.renormalise = renormalise
         self.max_episode_steps = int(max_episode_steps)
         rows = states.features if isinstance(states, StateSample) else np.asarray(states)
+        if isinstance(states, StateSample) and episodes is None:
+            episodes = states.episode
         if rows.ndim != 2 or len(rows) == 0:
             raise ValueError(
                 f"states must be a non-empty (N, F) array of feature rows; got {rows.shape}"
@@ -122,7 +128,16 @@ class MonteCarloSVERL:
             raise ValueError(f"weights must be {len(rows)} non-negative finite numbers, not all 0")
         # Duplicate rows are merged: the policy and value function are queried once per row.
         self.unique, inverse = np.unique(rows, axis=0, return_inverse=True)
-        self.weights = np.bincount(inverse.reshape(-1), weights=w, minlength=len(self.unique))
+        self._inverse = inverse.reshape(-1)
+        self.weights = np.bincount(self._inverse, weights=w, minlength=len(self.unique))
+        # The sample's own error is bootstrapped over episodes (rows if none are given);
+        # weighted samples are taken as the distribution itself, with no sampling error.
+        self._episode = None
+        if weights is None:
+            ep = np.arange(len(rows)) if episodes is None else np.asarray(episodes)
+            if ep.shape != (len(rows),) or ep.dtype.kind not in "iu" or (ep < 0).any():
+                raise ValueError(f"episodes must be {len(rows)} non-negative integer episode ids")
+            self._episode = np.unique(ep, return_inverse=True)[1].reshape(-1)
         self.n_samples = len(rows)
         self.n_features = rows.shape[1]
         self.n_actions = self.simulator.n_actions
@@ -155,13 +170,16 @@ class MonteCarloSVERL:
         n_rollouts: int = 64,
         seed: int = 0,
         n_groups: int = 8,
+        n_bootstrap: int = 32,
         progress: bool | None = None,
     ) -> Explanation:
         """Sampled Shapley values (with standard errors) of the feature rows ``states``.
 
         ``n_permutations`` orders (antithetic pairs) per state; ``n_rollouts`` rollouts per
         valid action of each state for outcome, split into ``n_groups`` groups for the
-        jackknife. Returns an :class:`Explanation` with ``method="monte carlo"``.
+        jackknife; ``n_bootstrap`` episode-bootstrap replicates of the state sample (0: take
+        the sample as given; always 0 for a weighted sample). Returns an
+        :class:`Explanation` with ``method="monte carlo"``.
         """
         kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
         unknown = [k for k in kinds if k not in KINDS]
@@ -173,6 +191,8 @@ class MonteCarloSVERL:
             raise ValueError(
                 "n_permutations must be at least 2 (a standard error needs two orders)"
             )
+        if n_bootstrap < 0 or n_bootstrap == 1:
+            raise ValueError(f"n_bootstrap must be 0 or at least 2; got {n_bootstrap}")
         if "outcome" in kinds and not 2 <= n_groups <= n_rollouts:
             raise ValueError(f"need 2 <= n_groups <= n_rollouts; got {n_groups} and {n_rollouts}")
         rows = self._check_states(states)
@@ -183,8 +203,9 @@ class MonteCarloSVERL:
                 rows, n_rollouts, seed=seed, n_groups=n_groups, progress=progress
             )
         show = len(rows) >= 50 if progress is None else progress
+        weights = self._bootstrap_weights(n_bootstrap, seed)
         per_state = [
-            self._explain_one(x, kinds, n_permutations, seed, outcome.get(x.tobytes()))
+            self._explain_one(x, kinds, n_permutations, seed, outcome.get(x.tobytes()), weights)
             for x in tqdm(rows, desc="Monte Carlo SVERL", disable=not show, leave=False)
         ]
         outputs = {"behaviour": self.action_names, "outcome": ("value",), "prediction": ("value",)}
@@ -193,7 +214,11 @@ class MonteCarloSVERL:
             phi = np.stack([r[kind][0] for r in per_state])
             err = np.stack([r[kind][1] for r in per_state])
             values[kind] = (phi, err, outputs[kind])
-            samples[kind] = {"permutations": per_state[0]["n_orders"], "states": self.n_samples}
+            samples[kind] = {
+                "permutations": per_state[0]["n_orders"],
+                "states": self.n_samples,
+                "bootstrap": weights.shape[1] - 1,
+            }
         if outcome:
             samples["outcome"]["rollouts"] = sum(o["rollouts"] for o in outcome.values())
             samples["outcome"]["simulator_steps"] = sum(o["steps"] for o in outcome.values())
@@ -306,68 +331,171 @@ class MonteCarloSVERL:
             )
         return rows
 
-    def _conditional(self, x: np.ndarray, coalitions: np.ndarray, targets: np.ndarray):
-        """Weighted average of ``targets`` over sample rows agreeing with x on each coalition."""
-        bits = np.int64(1) << np.arange(self.n_features, dtype=np.int64)
-        agree = (self.unique == x[None]).astype(np.int64) @ bits  # (U,) agreement masks
-        masks, inverse = np.unique(agree, return_inverse=True)
-        inverse = inverse.reshape(-1)
-        w = np.bincount(inverse, weights=self.weights, minlength=len(masks))
-        sums = np.zeros((len(masks), targets.shape[1]))
-        np.add.at(sums, inverse, self.weights[:, None] * targets)
-        c = coalitions.astype(np.int64)[:, None]
-        match = ((masks[None, :] & c) == c).astype(float)  # (K, G): group agrees on C
-        return (match @ sums) / (match @ w)[:, None]
+    def _conditional(
+        self, x: np.ndarray, coalitions: np.ndarray, targets: np.ndarray, weights=None
+    ) -> np.ndarray:
+        """Weighted averages of ``targets`` over the sample rows agreeing with x on each coalition.
 
-    def _explain_one(self, x, kinds, n_permutations, seed, outcome) -> dict:
+        ``targets`` is ``(U, m)`` over the unique sample rows; ``weights`` ``(U, J)`` weight
+        columns (default: the sample's own). Returns ``(K, m, J)`` (``(K, m)`` by default).
+        """
+        w = self.weights[:, None] if weights is None else weights
+        out = _ConditionalSums(self.unique, x, targets, w)(coalitions)
+        return out[:, :, 0] if weights is None else out
+
+    def _bootstrap_weights(self, n_bootstrap: int, seed: int) -> np.ndarray:
+        """``(U, 1 + B)``: the sample's weights, then B Poisson bootstrap reweightings of
+        whole episodes (rows of one episode are resampled together: they are correlated)."""
+        if n_bootstrap == 0 or self._episode is None:
+            return self.weights[:, None]
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
+        counts = rng.poisson(1.0, size=(n_bootstrap, self._episode.max() + 1))
+        boot = np.stack(
+            [np.bincount(self._inverse, weights=c[self._episode], minlength=len(self.unique))
+             for c in counts],
+            axis=1,
+        )  # fmt: skip
+        return np.column_stack([self.weights, boot])
+
+    def _explain_one(self, x, kinds, n_permutations, seed, outcome, weights) -> dict:
         valid = self.simulator.valid_actions(x)
-        a_count = self.n_actions
+        a_count, n_cols = self.n_actions, weights.shape[1]
         if outcome is not None:
-            qw, qf = _jackknife_terms(outcome)  # (1 + G, A) each: full estimate, then leave-one-out
+            qw, qf = _jackknife_terms(outcome)  # (1 + G, A): full estimate, then leave-one-out
+
+        behaviour = _ConditionalSums(self.unique, x, self.pi, weights)
+        if self.v is not None:
+            prediction = _ConditionalSums(self.unique, x, self.v[:, None], weights)
 
         def game(coalitions: np.ndarray) -> np.ndarray:
-            raw = self.behaviour_values(x, coalitions)
-            parts = [_restrict(raw, valid) if self.renormalise else raw]
+            raw = behaviour(coalitions)  # (K, A, J)
+            shown = _restrict(raw, valid) if self.renormalise else raw
+            parts = [shown.reshape(len(coalitions), -1)]
             if self.v is not None:
-                parts.append(self._conditional(x, coalitions, self.v[:, None]))
+                parts.append(prediction(coalitions)[:, 0])
             if outcome is not None:
                 q = _restrict(raw, valid)
-                recurrence = 1.0 - q @ qf.T
-                if (recurrence <= 1e-12).any():
-                    raise ValueError(
-                        f"with its partial-information policy the agent never leaves state "
-                        f"{tuple(x.tolist())} in the rollouts, so its return is unbounded"
-                    )
-                parts.append((q @ qw.T) / recurrence)
+                # Sample replicates with all rollouts, then rollout jackknife with the sample.
+                parts.append(_returns(q, qw[0], qf[0], x))
+                parts.append(_returns(q[:, :, :1], qw[1:].T[None], qf[1:].T[None], x))
             return np.concatenate(parts, axis=1)
 
-        est = permutation_shapley(game, self.n_features, n_permutations, seed=_state_seed(seed, x))
-        out: dict = {"n_orders": est.n_permutations}
+        def distinct_game(coalitions: np.ndarray) -> np.ndarray:
+            # Orders share coalitions (the empty and the full one always): evaluate each once.
+            distinct, inverse = np.unique(coalitions, return_inverse=True)
+            return game(distinct)[inverse.reshape(-1)]
+
+        est = permutation_shapley(
+            distinct_game, self.n_features, n_permutations, seed=_state_seed(seed, x)
+        )
         vals, errs = est.values, est.stderr
-        out["behaviour"] = (vals[:, :a_count], errs[:, :a_count])
-        col = a_count
+        out: dict = {"n_orders": est.n_permutations}
+        col = 0
+
+        def take(width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            nonlocal col
+            v = vals[:, col : col + width * n_cols].reshape(self.n_features, width, n_cols)
+            e = errs[:, col : col + width * n_cols].reshape(self.n_features, width, n_cols)
+            col += width * n_cols
+            return v[..., 0], e[..., 0], _replicate_var(v)
+
+        phi, perm_se, sample_var = take(a_count)
+        out["behaviour"] = (phi, np.sqrt(perm_se**2 + sample_var))
         if self.v is not None:
-            out["prediction"] = (vals[:, col : col + 1], errs[:, col : col + 1])
-            col += 1
+            phi, perm_se, sample_var = take(1)
+            out["prediction"] = (phi, np.sqrt(perm_se**2 + sample_var))
         if outcome is not None:
-            full, loo = vals[:, col], vals[:, col + 1 :]
+            phi, perm_se, sample_var = take(1)
+            loo = vals[:, col:]
             g = loo.shape[1]
-            jack = (g - 1) / g * ((loo - loo.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
-            err = np.sqrt(errs[:, col] ** 2 + jack)
-            out["outcome"] = (full[:, None], err[:, None])
+            jack = (
+                (g - 1) / g * np.nansum((loo - np.nanmean(loo, axis=1, keepdims=True)) ** 2, axis=1)
+            )
+            out["outcome"] = (phi, np.sqrt(perm_se**2 + sample_var + jack[:, None]))
         return {k: out[k] for k in (*kinds, "n_orders")}
 
 
+class _ConditionalSums:
+    """Eq. 13 for every coalition, from the sample rows grouped by their agreement with x.
+
+    A row agrees with x on C exactly when C is inside its agreement set, so rows with the
+    same agreement bitmask are summed once; a batch of K coalitions then costs K x G for G
+    distinct bitmasks. A weight column with no weight on a coalition's matching rows (a
+    bootstrap resample that lost them) gets column 0's value.
+    """
+
+    def __init__(self, unique: np.ndarray, x: np.ndarray, targets: np.ndarray, w: np.ndarray):
+        bits = np.int64(1) << np.arange(unique.shape[1], dtype=np.int64)
+        agree = (unique == x[None]).astype(np.int64) @ bits
+        self.masks, inverse = np.unique(agree, return_inverse=True)
+        onehot = np.zeros((len(self.masks), len(agree)))
+        onehot[inverse.reshape(-1), np.arange(len(agree))] = 1.0
+        self.w = onehot @ w  # (G, J)
+        self.sums = onehot @ (targets[:, :, None] * w[:, None, :]).reshape(len(agree), -1)
+        self.shape = (targets.shape[1], w.shape[1])
+
+    def __call__(self, coalitions: np.ndarray) -> np.ndarray:
+        c = np.asarray(coalitions, dtype=np.int64)[:, None]
+        match = ((self.masks[None, :] & c) == c).astype(float)  # (K, G)
+        den = (match @ self.w)[:, None, :]
+        num = (match @ self.sums).reshape(len(c), *self.shape)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = num / den
+        return np.where(den > 0, out, out[:, :, :1])
+
+
+def _replicate_var(v: np.ndarray) -> np.ndarray:
+    """Bootstrap variance over the replicate columns 1..B of ``v`` (zero without replicates).
+
+    Replicates that are NaN (an unbounded return in that resample) are left out.
+    """
+    reps = v[..., 1:]
+    if reps.shape[-1] < 2:
+        return np.zeros(v.shape[:-1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        var = np.nanvar(reps, axis=-1, ddof=1)
+    return np.nan_to_num(var)
+
+
+def _returns(q: np.ndarray, qw: np.ndarray, qf: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """v(C) = q.QW / (1 - q.QF) for ``q`` of shape (K, A, J) and terms (A,) or (1, A, J).
+
+    Column 0 is the estimate itself: a partial-information policy that never leaves x (an
+    unbounded undiscounted return) is an error there. Replicate columns get NaN instead,
+    and are left out of the variance (see :func:`_replicate_var`).
+    """
+    if qw.ndim == 1:
+        qw, qf = qw[None, :, None], qf[None, :, None]
+    recurrence = 1.0 - (q * qf).sum(axis=1)
+    stuck = recurrence <= 1e-12
+    if stuck[:, 0].any():
+        raise ValueError(
+            f"with its estimated partial-information policy the agent never leaves state "
+            f"{tuple(x.tolist())} in the rollouts, so its return is unbounded. A larger state "
+            "sample (or gamma < 1) usually removes such coalitions."
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(stuck, np.nan, (q * qw).sum(axis=1) / recurrence)
+
+
 def _restrict(behaviour: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Remark 35: zero the unavailable actions and renormalise each row."""
-    masked = np.where(valid[None, :], behaviour, 0.0)
+    """Remark 35: zero the unavailable actions and renormalise each row.
+
+    ``behaviour`` is (K, A) or (K, A, J) with replicate columns 1..J-1; a replicate with no
+    probability on a valid action becomes NaN (left out of the variance), column 0 an error.
+    """
+    shape = (1, -1) + (1,) * (behaviour.ndim - 2)
+    masked = np.where(valid.reshape(shape), behaviour, 0.0)
     totals = masked.sum(axis=1, keepdims=True)
-    if (totals <= 0).any():
+    empty = totals <= 0
+    if empty.reshape(len(totals), -1)[:, 0].any():
         raise ValueError(
             "a partial-information policy gives no probability to any valid action of the "
             "explained state, so it cannot be renormalised (Remark 35)"
         )
-    return masked / totals
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(empty, np.nan, masked / totals)
 
 
 def _jackknife_terms(outcome: dict) -> tuple[np.ndarray, np.ndarray]:

@@ -168,8 +168,12 @@ class StateSample:
     """Feature rows of the states visited by a policy (a sample of its steady state)."""
 
     features: np.ndarray  #: (N, F) one row per decision stage
-    episodes: int  #: complete episodes run
+    episode: np.ndarray  #: (N,) which episode each row comes from (0..episodes-1)
     truncated: int  #: episodes cut at ``max_episode_steps``
+
+    @property
+    def episodes(self) -> int:
+        return int(self.episode.max()) + 1 if len(self.episode) else 0
 
     @property
     def steps(self) -> int:
@@ -208,9 +212,10 @@ def collect_states(
     parts = Parallel(return_as="generator")(jobs)
     show = n_jobs >= 8 if progress is None else progress
     parts = list(tqdm(parts, total=n_jobs, desc="collecting states", disable=not show, leave=False))
+    offsets = np.cumsum([0] + [p[1][-1] + 1 for p in parts[:-1]])
     return StateSample(
         np.concatenate([p[0] for p in parts]),
-        sum(p[1] for p in parts),
+        np.concatenate([p[1] + o for p, o in zip(parts, offsets, strict=True)]),
         sum(p[2] for p in parts),
     )
 
@@ -220,11 +225,13 @@ def _collect_job(sim, policy, quota: int, seed: np.random.SeedSequence, max_epis
     rng = np.random.default_rng(seed)
     act = PolicySampler(policy, sim.n_actions, rng)
     rows: list[np.ndarray] = []
+    episode: list[int] = []
     episodes = truncated = 0
     feats = sim.reset(seed=int(rng.integers(2**31)))
     t = 0
     while True:
         rows.append(feats)
+        episode.append(episodes)
         feats, _, terminated, cut = sim.step(act(feats))
         t += 1
         if terminated or cut or t >= max_episode_steps:
@@ -233,4 +240,4 @@ def _collect_job(sim, policy, quota: int, seed: np.random.SeedSequence, max_epis
             if len(rows) >= quota:
                 break
             feats, t = sim.reset(), 0
-    return np.asarray(rows), episodes, truncated
+    return np.asarray(rows), np.asarray(episode, dtype=np.int64), truncated
