@@ -29,10 +29,12 @@ explanations. ``keep_unreachable=False`` drops them (400 states).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
-import scipy.sparse as sp
 
 from ..mdp.tabular import TabularMDP
+from .gym_tabular import gym_tabular, taxi_decoder
 
 ROWS = COLS = 5
 N_PASSENGER = 5  # R, G, Y, B, in taxi
@@ -76,40 +78,22 @@ def gym_table() -> tuple[dict, np.ndarray]:
 
 def taxi(*, keep_unreachable: bool = True) -> TabularMDP:
     """The Taxi MDP (gamma = 1) in gymnasium's state order; see the module docstring."""
-    table, start = gym_table()
-    n_actions = len(ACTIONS)
+    import gymnasium as gym
+
+    env = gym.make("Taxi-v4")
+    if getattr(env.unwrapped, "fickle_passenger", False):
+        raise RuntimeError("expected the default (non-fickle) Taxi dynamics")
     grid = np.indices((ROWS, COLS, N_PASSENGER, N_DESTINATION)).reshape(4, -1).T
     if not np.array_equal(encode(*grid.T), np.arange(N_STATES)):
         raise AssertionError("state encoding differs from gymnasium's")
-    keep = np.ones(N_STATES, bool) if keep_unreachable else grid[:, 2] != grid[:, 3]
-    new_index = np.full(N_STATES, -1)
-    new_index[keep] = np.arange(keep.sum())
-    n = int(keep.sum())
-    rows, cols, probs = [], [], []
-    rewards = np.zeros((n, n_actions))
-    for s in np.flatnonzero(keep):
-        i = new_index[s]
-        for a in range(n_actions):
-            for prob, nxt, reward, terminated in table[int(s)][a]:
-                rewards[i, a] += prob * reward
-                if terminated:
-                    continue  # episode ends: no successor
-                if new_index[nxt] < 0:
-                    raise AssertionError(f"non-terminal move from {s} into dropped state {nxt}")
-                rows.append(i * n_actions + a)
-                cols.append(new_index[nxt])
-                probs.append(prob)
-    transitions = sp.csr_matrix((probs, (rows, cols)), shape=(n * n_actions, n))
-    return TabularMDP(
-        features=grid[keep],
-        transitions=transitions,
-        rewards=rewards,
-        valid_actions=np.ones((n, n_actions), bool),
-        start=start[keep] / start[keep].sum(),
-        gamma=1.0,
-        feature_names=FEATURES,
-        action_names=ACTIONS,
-        state_labels=tuple(f"({y},{x},{p},{d})" for y, x, p, d in grid[keep]),
+    # P == D states are never entered from the start states: "all" keeps them, "reachable" not.
+    keep = "all" if keep_unreachable else "reachable"
+    mdp = gym_tabular(
+        env, decoder=taxi_decoder, feature_names=FEATURES, action_names=ACTIONS, keep=keep
+    ).mdp
+    return replace(
+        mdp,
+        state_labels=tuple(f"({y},{x},{p},{d})" for y, x, p, d in mdp.features),
         name="taxi",
         info={
             "source": "gymnasium Taxi-v4 (default dynamics = Taxi-v3)",

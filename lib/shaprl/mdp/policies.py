@@ -19,6 +19,12 @@ def check_policy(mdp: TabularMDP, policy: np.ndarray, *, atol: float = 1e-8) -> 
             f"policy must have shape (n_states, n_actions) = ({mdp.n_states}, {mdp.n_actions}); "
             f"got {policy.shape}"
         )
+    if not np.isfinite(policy).all():
+        s = int(np.flatnonzero(~np.isfinite(policy).all(axis=1))[0])
+        raise ValueError(
+            f"policy has NaN or infinite probabilities in state {s} ({mdp.label(s)}); "
+            f"row: {policy[s].tolist()}. Fix the agent's output (e.g. a diverged network)."
+        )
     if (policy < -atol).any():
         s = int(np.flatnonzero((policy < -atol).any(axis=1))[0])
         raise ValueError(f"policy has a negative probability in state {s} ({mdp.label(s)})")

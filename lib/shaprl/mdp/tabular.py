@@ -60,6 +60,31 @@ class TabularMDP:
             raise ValueError("rewards and valid_actions must both have shape (S, A)")
         if len(self.feature_names) != f or len(self.action_names) != a:
             raise ValueError("need one name per feature and one per action")
+        for what, arr in (
+            ("features", self.features),
+            ("rewards", self.rewards),
+            ("start", self.start),
+            ("transitions", self.transitions.data),
+        ):
+            if not np.isfinite(np.asarray(arr, float)).all():
+                raise ValueError(
+                    f"{what} contain NaN or infinite values; every entry must be finite"
+                )
+        for what, arr in (("transitions", self.transitions.data), ("start", self.start)):
+            if (np.asarray(arr) < 0).any():
+                raise ValueError(
+                    f"{what} has a negative probability ({np.min(arr):.6g}); "
+                    "probabilities must be non-negative"
+                )
+        if len(np.unique(self.features, axis=0)) != s:
+            _, first, counts = np.unique(
+                self.features, axis=0, return_index=True, return_counts=True
+            )
+            row = tuple(self.features[first[np.argmax(counts > 1)]].tolist())
+            raise ValueError(
+                f"two states share the feature row {row}; features must identify states "
+                "(add a feature that tells them apart)"
+            )
         if not np.isclose(self.start.sum(), 1.0):
             raise ValueError(f"start distribution sums to {self.start.sum():.6g}, not 1")
         if not self.valid_actions.any(axis=1).all():
@@ -116,7 +141,7 @@ class TabularMDP:
 
     def find_states(self, rows: np.ndarray) -> np.ndarray:
         """Vectorised lookup: the state index of each feature row, or -1 where none matches."""
-        rows = np.atleast_2d(np.asarray(rows))
+        rows = self.check_rows(rows)
         values, multipliers, sorted_codes, order = self._row_index
         found = np.ones(len(rows), bool)
         codes = np.zeros(len(rows), np.int64)
@@ -128,6 +153,19 @@ class TabularMDP:
         found &= sorted_codes[at] == codes
         return np.where(found, order[at], -1)
 
+    def check_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Feature rows as a ``(k, F)`` array; a ValueError names a wrong length or a NaN."""
+        rows = np.atleast_2d(np.asarray(rows))
+        if rows.ndim != 2 or rows.shape[1] != self.n_features:
+            raise ValueError(
+                f"feature rows of {self.name!r} have {self.n_features} entries "
+                f"{self.feature_names}; got an array of shape {rows.shape}"
+            )
+        if rows.dtype.kind == "f" and not np.isfinite(rows).all():
+            bad = tuple(rows[int(np.flatnonzero(~np.isfinite(rows).all(axis=1))[0])].tolist())
+            raise ValueError(f"feature row {bad} contains NaN or infinity; features must be finite")
+        return rows
+
     def index_of(self, features: Sequence[float]) -> int:
         """Index of the state with this feature vector (KeyError naming it if none)."""
         return int(self.indices_of([features])[0])
@@ -135,6 +173,8 @@ class TabularMDP:
     def indices_of(self, rows: Iterable[Sequence[float]]) -> np.ndarray:
         """State indices of feature rows (KeyError naming the first row that is no state)."""
         rows = np.asarray(list(rows) if not isinstance(rows, np.ndarray) else rows)
+        if rows.size == 0:
+            raise ValueError("no feature rows given: pass at least one state's features")
         idx = self.find_states(rows)
         if (idx < 0).any():
             key = tuple(np.atleast_2d(rows)[int(np.flatnonzero(idx < 0)[0])].tolist())

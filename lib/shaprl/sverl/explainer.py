@@ -132,16 +132,23 @@ class SVERLExplainer:
 
     # -- explanations ------------------------------------------------------------------
     def explain(
-        self, states: Iterable[int] | Iterable[Sequence[float]], kinds: Sequence[str] = KINDS
+        self,
+        states: int | Iterable[int] | Iterable[Sequence[float]] | None = None,
+        kinds: str | Sequence[str] = KINDS,
+        *,
+        features: Sequence[float] | Iterable[Sequence[float]] | None = None,
     ) -> Explanation:
-        """Exact Shapley values (SVERL Eq. 1 with the chosen characteristics) of ``states``.
+        """Exact Shapley values (SVERL Eq. 1 with the chosen characteristics).
 
-        ``states`` are state indices or feature rows. Returns an :class:`Explanation`.
+        Name the explained states in one of two unambiguous ways: ``states=`` MDP state
+        indices (an int or a list/array of ints), or ``features=`` feature rows (one row or
+        a ``(k, F)`` array). A list of feature rows passed as ``states`` is read as feature
+        rows, as before; a bare tuple of numbers such as ``(2, 1)`` is refused because it
+        could mean either. ``kinds`` is one kind (``"outcome"``) or several. Returns an
+        :class:`Explanation`.
         """
-        unknown = [k for k in kinds if k not in KINDS]
-        if unknown:
-            raise ValueError(f"unknown explanation kind(s) {unknown}; choose from {KINDS}")
-        idx = self._resolve(states)
+        kinds = check_kinds(kinds)
+        idx = self._resolve(states, features)
         tables: dict[str, list[np.ndarray]] = {k: [] for k in kinds}
         for s in tqdm(idx, desc="SVERL states", disable=len(idx) < 200, leave=False):
             behaviour = None
@@ -167,24 +174,19 @@ class SVERLExplainer:
             features=self.mdp.features[idx],
         )
 
-    def _resolve(self, states) -> np.ndarray:
-        out = []
-        for s in states:
-            if np.ndim(s) == 0:
-                s = int(s)
-                if not 0 <= s < self.mdp.n_states:
-                    raise IndexError(f"state index {s} outside 0..{self.mdp.n_states - 1}")
-            else:
-                s = self.mdp.index_of(s)
-            if self.characteristic == "conditional" and self.steady_state[s] <= 0:
+    def _resolve(self, states, features) -> np.ndarray:
+        idx = resolve_states(self.mdp, states, features)
+        if self.characteristic == "conditional":
+            outside = idx[self.steady_state[idx] <= 0]
+            if outside.size:
+                s = int(outside[0])
                 raise ValueError(
                     f"state {s} ({self.mdp.label(s)}) has zero steady-state probability under "
                     "this policy, so the conditional characteristic is undefined there. Explain "
                     "a state the policy visits (see explainer.support), or pass steady_state= "
                     "a distribution that covers it."
                 )
-            out.append(s)
-        return np.asarray(out, dtype=np.int64)
+        return idx
 
     def _check_distribution(self, d: np.ndarray) -> np.ndarray:
         d = np.asarray(d, float)
@@ -198,12 +200,77 @@ class SVERLExplainer:
 def explain(
     mdp: TabularMDP,
     policy: np.ndarray,
-    states: Iterable[int] | Iterable[Sequence[float]],
-    kinds: Sequence[str] = KINDS,
+    states: int | Iterable[int] | Iterable[Sequence[float]] | None = None,
+    kinds: str | Sequence[str] = KINDS,
+    *,
+    features: Sequence[float] | Iterable[Sequence[float]] | None = None,
     **kwargs,
 ) -> Explanation:
-    """One-call form of :class:`SVERLExplainer` ``(mdp, policy, **kwargs).explain(states, kinds)``."""
-    return SVERLExplainer(mdp, policy, **kwargs).explain(states, kinds)
+    """One-call form of :class:`SVERLExplainer` ``(mdp, policy, **kwargs).explain(...)``."""
+    return SVERLExplainer(mdp, policy, **kwargs).explain(states, kinds, features=features)
+
+
+def check_kinds(kinds: str | Sequence[str]) -> tuple[str, ...]:
+    """Explanation kinds as a tuple: one kind (``"outcome"``) or several, each known."""
+    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown or not kinds:
+        raise ValueError(f"unknown explanation kind(s) {unknown or kinds}; choose from {KINDS}")
+    if len(set(kinds)) != len(kinds):
+        raise ValueError(f"kinds {kinds} name a kind twice")
+    return kinds
+
+
+def resolve_states(mdp: TabularMDP, states, features) -> np.ndarray:
+    """MDP indices of the explained states given as ``states=`` indices or ``features=`` rows.
+
+    Errors name the problem: both or neither given, an empty list, a bare tuple of numbers
+    (ambiguous), an index out of range, a row of the wrong length, with NaN, or matching no
+    state, and a state named twice.
+    """
+    if (states is None) == (features is None):
+        raise TypeError(
+            "name the explained states with exactly one of states= (MDP state indices) or "
+            "features= (feature rows)"
+        )
+    if features is not None:
+        rows = np.asarray(features)
+        if rows.ndim == 1 and mdp.n_features == 1:
+            rows = rows[:, None]  # one feature: a flat list is a list of rows
+        if rows.size == 0:
+            raise ValueError("features= is empty: pass at least one feature row to explain")
+        idx = mdp.indices_of(mdp.check_rows(rows))
+    else:
+        if isinstance(states, tuple) and states and all(np.ndim(s) == 0 for s in states):
+            raise ValueError(
+                f"explain({states!r}) is ambiguous: a tuple of numbers could be state indices "
+                f"or one feature row. Write states={list(states)!r} for state indices or "
+                f"features=[{states!r}] for a feature row."
+            )
+        items = [states] if np.ndim(states) == 0 else list(states)
+        if not items:
+            raise ValueError("the list of states is empty: pass at least one state to explain")
+        if all(np.ndim(s) == 0 for s in items):
+            arr = np.asarray(items)
+            if arr.dtype.kind not in "iu" and not np.array_equal(arr, np.round(arr)):
+                raise TypeError(
+                    f"state indices must be integers; got {items[:3]}. Pass feature rows as "
+                    "features=[...]"
+                )
+            idx = arr.astype(np.int64)
+            bad = (idx < 0) | (idx >= mdp.n_states)
+            if bad.any():
+                raise IndexError(f"state index {int(idx[bad][0])} outside 0..{mdp.n_states - 1}")
+        else:  # a list of feature rows, read as rows (the earlier positional form)
+            idx = mdp.indices_of(mdp.check_rows(np.asarray(items)))
+    uniq, counts = np.unique(idx, return_counts=True)
+    if (counts > 1).any():
+        s = int(uniq[counts > 1][0])
+        raise ValueError(
+            f"state {s} ({mdp.label(s)}) is named {int(counts.max())} times; explain each "
+            "state once"
+        )
+    return idx
 
 
 def values_of(

@@ -217,24 +217,28 @@ class Explanation:
         """True when no kind carries standard errors."""
         return all(res.is_exact for res in self.results.values())
 
-    def phi(self, kind: str, state: int | None = None) -> pd.DataFrame:
-        """Shapley values of one state as a features x outputs table."""
+    def phi(self, kind: str, state: int | None = None, *, features=None) -> pd.DataFrame:
+        """Shapley values of one state as a features x outputs table.
+
+        Name the state as ``explain`` accepted it: its index (``state=``) or its feature row
+        (``features=``, or a tuple/list given as ``state``).
+        """
         res = self._get(kind)
-        i = self._position(state)
+        i = self._position(state, features)
         return pd.DataFrame(res.phi[i], index=list(self.feature_names), columns=list(res.outputs))
 
-    def stderr(self, kind: str, state: int | None = None) -> pd.DataFrame:
+    def stderr(self, kind: str, state: int | None = None, *, features=None) -> pd.DataFrame:
         """Standard errors of :meth:`phi` (zeros for exact values, which have no sampling error)."""
         res = self._get(kind)
-        i = self._position(state)
+        i = self._position(state, features)
         err = np.zeros_like(res.phi[i]) if res.stderr is None else res.stderr[i]
         return pd.DataFrame(err, index=list(self.feature_names), columns=list(res.outputs))
 
-    def values(self, kind: str, state: int | None = None) -> pd.DataFrame:
+    def values(self, kind: str, state: int | None = None, *, features=None) -> pd.DataFrame:
         """Characteristic values of one state as a coalitions x outputs table."""
         res = self._get(kind)
         char = self._table(kind, res)
-        i = self._position(state)
+        i = self._position(state, features)
         labels = [coalition_label(c, self.feature_names) for c in range(char.shape[1])]
         return pd.DataFrame(char[i], index=labels, columns=list(res.outputs))
 
@@ -321,7 +325,18 @@ class Explanation:
             raise KeyError(f"this explanation has kinds {self.kinds}; {kind!r} was not computed")
         return self.results[kind]
 
-    def _position(self, state: int | None) -> int:
+    def _position(self, state: int | None, features=None) -> int:
+        if features is None and state is not None and np.ndim(state) > 0:
+            features = state  # a feature row, as explain(...) accepted it
+        if features is not None:
+            row = np.asarray(features).reshape(-1)
+            if self.features is None or row.shape != (self.features.shape[1],):
+                held = "no feature rows" if self.features is None else "rows of another length"
+                raise KeyError(f"cannot look up the feature row {tuple(row.tolist())}: {held}")
+            hits = np.flatnonzero((self.features == row[None]).all(axis=1))
+            if not hits.size:
+                raise KeyError(f"the feature row {tuple(row.tolist())} was not explained")
+            return int(hits[0])
         if state is None:
             if len(self.states) != 1:
                 raise ValueError("this explanation covers several states; name one with state=")
