@@ -304,3 +304,55 @@ def test_exact_reference_and_accuracy():
     assert same["mae"] == 0 and same["same_selection"] == 1 and same["top_k"] == 1
     a1 = accuracy(algorithm1(game), ref)
     assert a1["evaluations"] == algorithm1(game).evaluations and a1["mae"] > 0
+
+
+# ------------------------------------------------------------------------- study, summary
+def test_estimator_study_rows_and_scores():
+    from shaprl.action_shapley.estimators import study
+
+    game = TableGame(vm_like_table())
+    frame = study.estimator_study(
+        game, seeds=(0, 1), samples_per_size=(1, 50), evaluation_budgets=[12]
+    )
+    per_est = frame.groupby("estimator").size()
+    assert per_est["algorithm 1"] == 1 and per_est["algorithm 2 (corrected)"] == 4
+    assert per_est["pyDVL TMC Shapley"] == 2 and len(per_est) == len(study.ESTIMATORS)
+    exhaustive = frame[(frame.estimator == "algorithm 2 (corrected)") & (frame.budget == 50)]
+    assert exhaustive["evaluations"].eq(32).all()  # 50 draws per size reach every subset
+    summary = study.summarise(frame)
+    assert {"mae_se", "spearman_se", "seeds"} <= set(summary.columns)
+    with pytest.raises(ValueError, match="unknown estimators"):
+        study.estimator_study(game, estimators=["magic"])
+
+
+def test_game_from_frame_checks_the_table():
+    import pandas as pd
+
+    from shaprl.action_shapley.estimators.study import game_from_frame
+
+    table = vm_like_table()
+    frame = pd.DataFrame({"mask": np.arange(32)[::-1], "utility": table[::-1]})
+    np.testing.assert_array_equal(game_from_frame(frame).table(), table)
+    with pytest.raises(ValueError, match="every subset"):
+        game_from_frame(frame.iloc[:-1])
+    with pytest.raises(ValueError, match="columns"):
+        game_from_frame(frame.rename(columns={"utility": "u"}))
+
+
+def test_validation_from_table_and_pcomp_rows():
+    from shaprl.action_shapley.estimators import summary
+
+    table = vm_like_table()
+    game = TableGame(table)
+    ref = exact_reference(game)
+    row = summary.validation_from_table("vm_right_sizing", game, ref)
+    best = select_training_set(ref.values, 4, (2, 3, 4))
+    assert row["U(best)"] == table[sum(1 << k for k in best)] and row["U(all data)"] == table[31]
+    assert row["sets of size theta"] == 5 and row["null among them"] == pytest.approx(3 / 5)
+    assert row["data reduction 1-theta/n"] == pytest.approx(0.2)
+    t7 = summary.table7_row("vm_right_sizing", ref, algorithm1(game))
+    assert (
+        t7["Pcomp (Eq. 2)"] == 0.5
+        and t7["Pcomp measured"] == 1 - t7["Algorithm 1 evaluations"] / 32
+    )
+    assert summary.eq2_pcomp(5, 15) == pytest.approx(1 - 2**-10)

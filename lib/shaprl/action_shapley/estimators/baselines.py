@@ -137,10 +137,13 @@ def _pydvl_run(
     method: str, game: ValuationGame, budget: int, seed: int, make
 ) -> ActionShapleyResult:
     from joblib import parallel_config
-    from pydvl.utils.status import Status
-    from pydvl.valuation import Dataset
-    from pydvl.valuation.stopping import StoppingCriterion
-    from pydvl.valuation.utility.base import UtilityBase
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # deprecation notices of pyDVL's dependencies
+        from pydvl.utils.status import Status
+        from pydvl.valuation import Dataset
+        from pydvl.valuation.stopping import StoppingCriterion
+        from pydvl.valuation.utility.base import UtilityBase
 
     recorder = _BudgetedRecorder(game, budget)
 
@@ -161,13 +164,12 @@ def _pydvl_run(
 
     n = game.n_players
     data = Dataset(np.arange(n).reshape(-1, 1), np.zeros(n))
-    with warnings.catch_warnings(), parallel_config(n_jobs=1):
-        warnings.simplefilter("ignore")
-        valuation = make(SubsetUtility(), EvaluationBudget(), seed).fit(data)
-    res = valuation.result
-    order = np.asarray(res.indices, dtype=np.int64)
     values, stderr, counts = np.empty(n), np.empty(n), np.empty(n, dtype=np.int64)
-    values[order], stderr[order], counts[order] = res.values, res.stderr, res.counts
+    with warnings.catch_warnings(), parallel_config(n_jobs=1):
+        warnings.simplefilter("ignore")  # pyDVL's deprecation notices; sqrt of 0/0 variances
+        res = make(SubsetUtility(), EvaluationBudget(), seed).fit(data).result
+        order = np.asarray(res.indices, dtype=np.int64)
+        values[order], stderr[order], counts[order] = res.values, res.stderr, res.counts
     stderr[~np.isfinite(stderr)] = np.nan
     return _result(method, game, recorder, values, stderr, counts, seed, budget)
 
