@@ -26,7 +26,7 @@ import numpy as np
 from ..mdp.tabular import TabularMDP
 from ..shapley.exact import exact_shapley
 from ..sverl import SVERLExplainer
-from .coalitions import MASK_VALUE, all_coalitions
+from .coalitions import MASK_VALUE
 from .training import CharacteristicEval, ShapleyEval, StateData
 
 KINDS = ("behaviour", "prediction", "outcome")
@@ -96,11 +96,18 @@ class TabularProblem:
     @cached_property
     def _eval_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Distinct masked inputs: (rows (M, F), state position (M,), coalition code (M,))."""
-        coal = all_coalitions(self.n_features)  # (K, F)
+        n_coal = 1 << self.n_features
         x = self.states
-        rows = np.where(coal[None], x[:, None, :], self.mask_value).reshape(-1, self.n_features)
+        if len(x) * n_coal > 4 * self.max_eval_rows:  # too many pairs: sample them first
+            rng = np.random.default_rng(self.seed + 1)
+            pairs = rng.choice(len(x) * n_coal, 2 * self.max_eval_rows, replace=False)
+        else:
+            pairs = np.arange(len(x) * n_coal)
+        s_pos, c_code = np.divmod(pairs, n_coal)
+        known = ((c_code[:, None] >> np.arange(self.n_features)) & 1).astype(bool)
+        rows = np.where(known, x[s_pos], self.mask_value)
         uniq, first = np.unique(rows, axis=0, return_index=True)
-        state_pos, code = np.divmod(first, len(coal))
+        state_pos, code = s_pos[first], c_code[first]
         if len(uniq) > self.max_eval_rows:
             keep = np.random.default_rng(self.seed).choice(
                 len(uniq), self.max_eval_rows, replace=False

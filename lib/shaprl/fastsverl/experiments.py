@@ -1,0 +1,185 @@
+"""FastSVERL's experiments on tabular domains: agents, exact problems and learning curves.
+
+The notebooks call three functions:
+
+* :func:`domain_problem` -- train (or load from the cache) the DQN agent of a domain and build
+  the exact :class:`~shaprl.fastsverl.exact.TabularProblem` of explaining it;
+* :func:`accuracy_curves` -- train every characteristic and Shapley model of the accuracy
+  experiment (Fig. 1; App. C Fig. 4) as batched groups of seeded runs and return tidy curves;
+* :func:`updates_to_target` -- the first update at which a learning curve reaches a target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..agents import DQNAgent, DQNConfig, trained_dqn
+from ..domains import mastermind as mm
+from ..domains.gridworlds import five_state_grid
+from ..domains.hypercube import hypercube_model
+from ..domains.tabular_env import TabularEnv
+from .exact import TabularProblem, tabular_problem
+from .training import (
+    Curves,
+    ExactCharacteristic,
+    ModelCharacteristic,
+    TrainConfig,
+    train_characteristic,
+    train_shapley,
+)
+
+#: Domains of the accuracy experiment: the DQN network and default budget (authors' values).
+DOMAINS: dict[str, dict[str, Any]] = {
+    "Gridworld": {"hidden": (64, 64), "dqn_steps": 50_000},
+    "Mastermind-222": {"hidden": (64, 64), "dqn_steps": 100_000, "kgp": (2, 2, 2)},
+    "Mastermind-333": {"hidden": (128, 128), "dqn_steps": 1_000_000, "kgp": (3, 3, 3)},
+}
+
+
+def domain_agent(name: str, dqn_steps: int | None = None, seed: int = 0) -> DQNAgent:
+    """The domain's DQN agent, trained once per configuration and cached on disk."""
+    spec = DOMAINS[name]
+    cfg = DQNConfig(total_steps=dqn_steps or spec["dqn_steps"], hidden=spec["hidden"], seed=seed)
+    if name == "Gridworld":
+        return trained_dqn(name, lambda: TabularEnv(five_state_grid()), cfg)
+    k, g, p = spec["kgp"]
+    return trained_dqn(
+        name,
+        lambda: mm.MastermindEnv(k, g, p, conventions="fastsverl"),
+        cfg,
+        env_config={"k": k, "g": g, "p": p, "conventions": "fastsverl"},
+    )
+
+
+def domain_problem(
+    name: str, *, dqn_steps: int | None = None, seed: int = 0, max_eval_rows: int = 20_000
+) -> tuple[DQNAgent, TabularProblem]:
+    """Agent and exact problem of a domain (greedy policy, prediction = max_a Q).
+
+    Gridworld and Mastermind-222 use their full models (outcomes are exact); Mastermind-333
+    uses the boards reachable under the agent's greedy policy, which is exact for behaviour
+    and prediction (the issue: outcome is not computed exactly there).
+    """
+    if name not in DOMAINS:
+        raise ValueError(f"unknown domain {name!r}; choose one of {sorted(DOMAINS)}")
+    agent = domain_agent(name, dqn_steps, seed)
+    if name == "Gridworld":
+        mdp = five_state_grid()
+    else:
+        k, g, p = DOMAINS[name]["kgp"]
+        spec = mm.MastermindSpec(k, g, p, mm.convention_win_bonus("fastsverl", g))
+        mdp = mm.build_model(spec, None if name == "Mastermind-222" else agent.policy)
+    policy = agent.policy(mdp.features)
+    values = agent.value(mdp.features)
+    return agent, tabular_problem(mdp, policy, values, seed=seed, max_eval_rows=max_eval_rows)
+
+
+@dataclass(frozen=True)
+class AccuracyBudget:
+    """Updates per model of the accuracy experiment, and the shared training settings."""
+
+    behaviour_char: int = 3_100
+    prediction_char: int = 4_960
+    shapley: int = 3_100
+    n_runs: int = 20
+    eval_every: int = 62
+    hidden: tuple[int, ...] = (64, 64)
+    seed: int = 0
+    kinds: tuple[str, ...] = ("behaviour", "prediction", "outcome")
+
+
+def _frame(curves: Curves, **labels: Any) -> pd.DataFrame:
+    r, t = curves.exact_mse.shape
+    return pd.DataFrame(
+        {
+            "update": np.tile(curves.updates, r),
+            "run": np.repeat(np.arange(r), t),
+            "exact_mse": curves.exact_mse.reshape(-1),
+            **labels,
+        }
+    )
+
+
+def accuracy_curves(
+    problem: TabularProblem, budget: AccuracyBudget, *, domain: str = ""
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Exact-MSE learning curves of every model of Fig. 1 / Fig. 4 on one domain.
+
+    Characteristic models (behaviour, prediction) are trained first; one run of each
+    (the first seed, as the authors use one upstream model for every downstream run) is the
+    learned upstream of the Shapley models. Shapley models are trained twice, with the exact
+    and with the learned characteristic, and always scored against the exact SVERL values.
+    Outcome Shapley models use the exact outcome characteristic only (the learned outcome
+    characteristic is not part of this module). Returns ``(curves, summary)``.
+    """
+    torch.set_num_threads(1)
+    base = TrainConfig(
+        hidden=budget.hidden, n_runs=budget.n_runs, eval_every=budget.eval_every, seed=budget.seed
+    )
+    frames, rows = [], []
+    learned: dict[str, ModelCharacteristic] = {}
+    char_updates = {"behaviour": budget.behaviour_char, "prediction": budget.prediction_char}
+    for kind in [k for k in ("behaviour", "prediction") if k in budget.kinds]:
+        cfg = replace(base, updates=char_updates[kind])
+        model, curves = train_characteristic(
+            problem.data(kind), cfg, exact=problem.characteristic_eval(kind)
+        )
+        learned[kind] = ModelCharacteristic(model.member(0), cfg.mask_value)
+        frames.append(_frame(curves, model="characteristic", kind=kind, upstream="exact"))
+        rows.append(_summary(curves, "characteristic", kind, "exact", domain))
+    for kind in budget.kinds:
+        uppers = {"exact": ExactCharacteristic(problem.table(kind))}
+        if kind in learned:
+            uppers["learned"] = learned[kind]
+        for upstream, char in uppers.items():
+            cfg = replace(base, updates=budget.shapley, seed=budget.seed + 1)
+            _, curves = train_shapley(
+                problem.data(kind), char, cfg, exact=problem.shapley_eval(kind)
+            )
+            frames.append(_frame(curves, model="shapley", kind=kind, upstream=upstream))
+            rows.append(_summary(curves, "shapley", kind, upstream, domain))
+    out = pd.concat(frames, ignore_index=True)
+    out["domain"] = domain
+    return out, pd.DataFrame(rows)
+
+
+def _summary(curves: Curves, model: str, kind: str, upstream: str, domain: str) -> dict:
+    final = curves.best_exact_mse
+    return {
+        "domain": domain,
+        "model": model,
+        "kind": kind,
+        "upstream": upstream,
+        "updates": int(curves.updates[-1]),
+        "runs": len(final),
+        "final exact MSE": float(final.mean()),
+        "stderr": float(final.std(ddof=1) / np.sqrt(len(final))) if len(final) > 1 else np.nan,
+        "updates/s (aggregate)": curves.updates_per_second,
+    }
+
+
+def updates_to_target(updates: np.ndarray, mse: np.ndarray, target: float) -> np.ndarray:
+    """Per run (rows of ``mse``), the first evaluated update with MSE below ``target`` (NaN if never)."""
+    below = mse < target
+    first = np.where(below.any(axis=1), below.argmax(axis=1), -1)
+    return np.where(first >= 0, updates[np.maximum(first, 0)], np.nan).astype(float)
+
+
+def budget_dict(budget: AccuracyBudget) -> dict:
+    return asdict(budget)
+
+
+__all__ = [
+    "DOMAINS",
+    "AccuracyBudget",
+    "accuracy_curves",
+    "domain_agent",
+    "domain_problem",
+    "hypercube_model",
+    "updates_to_target",
+]
