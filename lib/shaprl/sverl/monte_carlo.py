@@ -36,6 +36,7 @@ other states are explained, nor on joblib's backend or worker count.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import time
 import warnings
@@ -256,44 +257,45 @@ class MonteCarloSVERL:
         Returns, keyed by the feature row's bytes, ``W`` and ``F``: ``(n_groups, A)`` group
         sums of the return before x recurs and of gamma**(recurrence time); ``counts``:
         ``(n_groups, A)`` rollouts per group and action; ``rollouts``, ``steps``,
-        ``truncated``. Jobs (one per state and group) run through joblib.
+        ``truncated``. Jobs (one per state) run through joblib.
         """
         rows = self._check_states(states)
         todo, jobs = [], []
         for x in rows:
             key = (x.tobytes(), n_rollouts, seed, n_groups, self.gamma, self.max_episode_steps)
-            if key in self._rollouts or key in {k for k, _ in todo}:
+            if key in self._rollouts or key in todo:
                 continue
             valid = np.flatnonzero(self.simulator.valid_actions(x))
             if not valid.size:
                 raise ValueError(f"state {tuple(x.tolist())} has no valid action to roll out")
             sizes = np.diff(np.linspace(0, n_rollouts, n_groups + 1).round().astype(int))
             seeds = np.random.SeedSequence([seed, _row_hash(x), 1]).spawn(n_groups)
-            for g in range(n_groups):
-                todo.append((key, g))
-                jobs.append(
-                    delayed(_first_passage_job)(
-                        self.simulator,
-                        self.policy,
-                        x,
-                        valid,
-                        int(sizes[g]),
-                        self.gamma,
-                        self.max_episode_steps,
-                        seeds[g],
-                    )  # fmt: skip
-                )
+            # One job per state (a simulator copy can be costly); groups keep their own seeds.
+            todo.append(key)
+            jobs.append(
+                delayed(_first_passage_job)(
+                    self.simulator,
+                    self.policy,
+                    x,
+                    valid,
+                    sizes.tolist(),
+                    self.gamma,
+                    self.max_episode_steps,
+                    seeds,
+                )  # fmt: skip
+            )
         if jobs:
             show = len(jobs) >= 16 if progress is None else progress
             results = Parallel(return_as="generator")(jobs)
             results = tqdm(results, total=len(jobs), desc="rollouts", disable=not show, leave=False)
             fresh: dict[tuple, dict] = {}
-            for (key, g), res in zip(todo, results, strict=True):
-                acc = fresh.setdefault(key, _empty_groups(n_groups, self.n_actions))
-                acc["W"][g], acc["F"][g], acc["counts"][g] = res["W"], res["F"], res["counts"]
-                acc["steps"] += res["steps"]
-                acc["truncated"] += res["truncated"]
-                acc["rollouts"] += int(res["counts"].sum())
+            for key, groups in zip(todo, results, strict=True):
+                acc = fresh[key] = _empty_groups(n_groups, self.n_actions)
+                for g, res in enumerate(groups):
+                    acc["W"][g], acc["F"][g], acc["counts"][g] = res["W"], res["F"], res["counts"]
+                    acc["steps"] += res["steps"]
+                    acc["truncated"] += res["truncated"]
+                    acc["rollouts"] += int(res["counts"].sum())
             cut = sum(r["truncated"] for r in fresh.values())
             if cut:
                 warnings.warn(
@@ -516,11 +518,17 @@ def _empty_groups(n_groups: int, n_actions: int) -> dict:
             "truncated": 0, "rollouts": 0}  # fmt: skip
 
 
-def _first_passage_job(sim, policy, x, actions, n, gamma, max_steps, seed) -> dict:
-    """``n`` rollouts per action: take a in x, follow pi until the end or x recurs."""
-    import copy
-
+def _first_passage_job(sim, policy, x, actions, sizes, gamma, max_steps, seeds) -> list[dict]:
+    """Rollout groups of one state, each with its own seed (see :func:`_first_passage_group`)."""
     sim = copy.deepcopy(sim)
+    return [
+        _first_passage_group(sim, policy, x, actions, n, gamma, max_steps, s)
+        for n, s in zip(sizes, seeds, strict=True)
+    ]
+
+
+def _first_passage_group(sim, policy, x, actions, n, gamma, max_steps, seed) -> dict:
+    """``n`` rollouts per action: take a in x, follow pi until the end or x recurs."""
     rng = np.random.default_rng(seed)
     act = PolicySampler(policy, sim.n_actions, rng)
     sim.reset(seed=int(rng.integers(2**31)))

@@ -187,7 +187,7 @@ def collect_states(
     *,
     seed: int,
     max_episode_steps: int = 10_000,
-    steps_per_job: int = 2_000,
+    steps_per_job: int = 10_000,
     progress: bool | None = None,
 ) -> StateSample:
     """Run the policy from the start distribution and record every state it acts in.
