@@ -108,7 +108,8 @@ def check_probabilities(p: np.ndarray, observations: np.ndarray, n_actions: int)
             f"{np.asarray(observations[i]).tolist()} is not a probability distribution "
             "(negative entries or a sum other than 1)"
         )
-    return np.clip(p, 0.0, None)
+    p = np.clip(p, 0.0, None)
+    return p / p.sum(axis=1, keepdims=True)  # float32 networks: exact sums for the engine
 
 
 def greedy_probabilities(

@@ -19,6 +19,7 @@ from .characteristics import (
 from .explainer import KINDS, SVERLExplainer, explain
 from .explanation import Explanation, KindResult
 from .monte_carlo import MonteCarloSVERL
+from .routes import explain_agent
 from .simulators import GymSimulator, Simulator, StateSample, collect_states
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "collect_states",
     "conditional_characteristic",
     "explain",
+    "explain_agent",
     "first_passage_terms",
     "marginal_characteristic",
     "outcome_characteristic",
