@@ -54,6 +54,7 @@ class TrainConfig:
     paired: bool = False  #: Shapley models: FastSHAP's paired (complementary) coalitions
     draw_chunk: int = 64  #: updates whose random draws are made in one call
     run_seeds: tuple[int, ...] | None = None  #: explicit per-run seeds (else from ``seed``)
+    stop_below: float | None = None  #: stop once every run's exact MSE is below this
 
     def seeds(self) -> list[int]:
         if self.run_seeds is not None:
@@ -153,6 +154,10 @@ class _BestKeeper:
             p.copy_(best)
 
 
+def _reached(exact_curve: list, target: float | None) -> bool:
+    return target is not None and bool(exact_curve) and bool((exact_curve[-1] < target).all())
+
+
 def _adam(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
     return torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
 
@@ -210,7 +215,11 @@ def train_characteristic(
             exact_curve.append((model(ex_x) - ex_y).pow(2).mean(dim=(1, 2)).cpu().numpy())
 
     evaluate(0)
+    done = 0
     for step in range(1, cfg.updates + 1):
+        if _reached(exact_curve, cfg.stop_below):
+            break
+        done = step
         t0 = time.perf_counter()
         idx, c = draws.next()
         x = mask(states[idx], c.to(device), cfg.mask_value)  # (R, B, F)
@@ -231,7 +240,7 @@ def train_characteristic(
         np.stack(exact_curve, axis=1) if exact_curve else None,
         np.stack(val_curve, axis=1),
         train_time,
-        r * cfg.updates / max(train_time, 1e-9),
+        r * done / max(train_time, 1e-9),
         best_exact,
     )
     return model, curves
@@ -374,7 +383,11 @@ def train_shapley(
             exact_curve.append(exact_mse())
 
     evaluate(0)
+    done = 0
     for step in range(1, cfg.updates + 1):
+        if _reached(exact_curve, cfg.stop_below):
+            break
+        done = step
         t0 = time.perf_counter()
         idx, c = draws.next()
         c = c.to(device)
@@ -395,7 +408,7 @@ def train_shapley(
         np.stack(exact_curve, axis=1) if exact_curve else None,
         np.stack(val_curve, axis=1),
         train_time,
-        r * cfg.updates / max(train_time, 1e-9),
+        r * done / max(train_time, 1e-9),
         exact_mse() if ex is not None else None,
     )
     return model, curves
