@@ -356,3 +356,26 @@ def test_validation_from_table_and_pcomp_rows():
         and t7["Pcomp measured"] == 1 - t7["Algorithm 1 evaluations"] / 32
     )
     assert summary.eq2_pcomp(5, 15) == pytest.approx(1 - 2**-10)
+
+
+def test_selection_candidates_and_episode_table():
+    from shaprl.action_shapley.estimators import validation
+
+    ref = exact_reference(TableGame(vm_like_table()))
+    named, pool = validation.candidate_sets(ref, pool_size=10, seed=0)
+    assert named["all data"] == 31 and bin(named["best"]).count("1") == 4
+    assert named["best"] & 0b11100 == 0b11100 and named["worst"] & 0b11100 == 0b11100
+    assert sorted(pool.tolist()) == [15, 23, 27, 29, 30]  # all 5 sets of size 4
+    sizes = np.array([bin(m).count("1") for m in range(256)])
+    big = exact_reference(TableGame(np.where(sizes < 4, np.nan, 0.0)))  # theta = 4, 70 sets
+    _, sampled = validation.candidate_sets(big, 20, seed=1)
+    assert sampled.size == 20 and np.unique(sampled).size == 20
+    masks = np.array([15, 23, 27, 29, 30, 31])
+    reward = np.array([[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [6.0, 5.0, 4.0, 3.0, 2.0, 1.0]])
+    runs = {"masks": masks, "reward": reward}
+    named = {"best": 30, "worst": 15, "all data": 31}
+    table = validation.episode_table(runs, named, masks[:5], per_episode=5, seed=0)
+    assert table["best"].tolist() == [5.0, 2.0] and table["all data"].tolist() == [6.0, 1.0]
+    # 5 draws with replacement from the pool of 5; the fraction below best is consistent
+    assert ((table["random below best"] >= 0) & (table["random below best"] <= 1)).all()
+    assert table.loc[0, "best random"] <= 5.0 and table.attrs["per_episode"] == 5

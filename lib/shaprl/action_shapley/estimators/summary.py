@@ -194,15 +194,22 @@ def level_profile(game: TableGame) -> pd.DataFrame:
     )
 
 
-def plot_accuracy(summary: pd.DataFrame, axes, title: str = "") -> None:
-    """MAE and Spearman against distinct evaluations (mean +- s.e. over seeds), one line each."""
+def plot_accuracy(
+    summary: pd.DataFrame, axes, title: str = "", n_subsets: int | None = None
+) -> None:
+    """MAE and Spearman against distinct evaluations (mean +- s.e. over seeds), one line each.
+
+    Circles: the paper's estimators; squares: pyDVL; triangles: shapiq. A dotted line marks
+    the exhaustive cost ``2**n`` when ``n_subsets`` is given.
+    """
+    colours = plt_colours(summary["estimator"].unique())
     for name, part in summary.groupby("estimator", sort=False):
         part = part.sort_values("evaluations")
-        style = "o-" if part["evaluations"].nunique() > 1 else "s"
+        marker = "s" if name.startswith("pyDVL") else "^" if name.startswith("shapiq") else "o"
         for ax, metric in zip(axes, ("mae", "spearman"), strict=True):
             ax.errorbar(
-                part["evaluations"], part[metric], yerr=part[f"{metric}_se"],
-                fmt=style, ms=3, lw=1, capsize=2, label=name,
+                part["evaluations"], part[metric], yerr=part[f"{metric}_se"], marker=marker,
+                ms=4, lw=1, capsize=2, label=name, color=colours[name],
             )  # fmt: skip
     for ax, label in zip(
         axes, ("MAE vs the game it estimates", "Spearman vs exact AS"), strict=True
@@ -211,6 +218,16 @@ def plot_accuracy(summary: pd.DataFrame, axes, title: str = "") -> None:
         ax.set_xlabel("distinct utility evaluations")
         ax.set_ylabel(label)
         ax.set_title(title)
+        if n_subsets is not None:
+            ax.axvline(n_subsets, color="grey", ls=":", lw=1)
+
+
+def plt_colours(names) -> dict:
+    """A distinct colour per estimator (tab20)."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab20"]
+    return {name: cmap(i % 20) for i, name in enumerate(names)}
 
 
 def table_digest(game: TableGame) -> str:
