@@ -263,3 +263,35 @@ def test_matches_exact_shapley_of_the_sample_characteristic(seed, n_features):
         phi, se = est.results[kind].phi[0], est.results[kind].stderr[0]
         assert (np.abs(phi - exact_phi) <= 4 * se + 1e-9).all()
         np.testing.assert_allclose(phi.sum(axis=0), table[-1] - table[0], atol=1e-9)
+
+
+def test_along_orders_sampler_equals_the_bitmask_sampler():
+    from shaprl.shapley import TableGame, permutation_shapley
+    from shaprl.shapley.sampling import _values_along, permutation_shapley_along_orders
+
+    values = np.random.default_rng(3).normal(size=(1 << 6, 2))
+    game = TableGame(values)
+    a = permutation_shapley(game, 6, 50, seed=4)
+    b = permutation_shapley_along_orders(lambda o: _values_along(game, o), 6, 50, seed=4)
+    np.testing.assert_array_equal(a.values, b.values)
+    np.testing.assert_array_equal(a.stderr, b.stderr)
+
+
+def test_more_features_than_bitmasks_hold():
+    rng = np.random.default_rng(0)
+    rows = rng.integers(0, 3, size=(400, 80))
+    w = rng.normal(size=(80, 3)) * 0.1
+
+    def pol(r):
+        z = np.asarray(r, float) @ w
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        return z / z.sum(axis=1, keepdims=True)
+
+    mc = MonteCarloSVERL(_NoDynamics(), pol, rows)
+    est = mc.explain(rows[:2], "behaviour", n_permutations=16, seed=0)
+    assert est.results["behaviour"].phi.shape == (2, 80, 3)
+    # Efficiency holds for every sample of orders: phi sums to pi(x) - mean pi.
+    expected = pol(rows[:2]) - pol(rows).mean(axis=0)
+    np.testing.assert_allclose(est.results["behaviour"].phi.sum(axis=1), expected, atol=1e-12)
+    with pytest.raises(ValueError, match="at most 62"):
+        mc.behaviour_values(rows[0], np.array([0]))

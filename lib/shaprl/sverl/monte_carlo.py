@@ -21,7 +21,10 @@ For a user with a simulator and a policy but no model. Three estimators:
   per state whatever the number of coalitions, and all coalitions share the same
   rollouts (common random numbers), which keeps Shapley differences precise.
 * **Shapley values** by antithetic permutation sampling (the permutation form of Eq. 2),
-  one set of orders for all kinds and outputs of a state.
+  one set of orders for all kinds and outputs of a state. The characteristic is evaluated
+  along whole orders: the sample states matching the first j features of an order are those
+  whose first disagreement with x comes at position j or later, so one pass over the sample
+  serves all F + 1 prefixes, and no coalition bitmask limits the number of features.
 
 Standard errors combine three independent parts, all on the same permutations: the
 permutation error (spread of the antithetic pairs); the state sample's error, by a Poisson
@@ -43,10 +46,11 @@ import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import scipy.sparse as sp
 from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
-from ..shapley.sampling import permutation_shapley
+from ..shapley.sampling import permutation_shapley_along_orders
 from .explanation import Explanation
 from .simulators import (
     PolicyFn,
@@ -59,6 +63,7 @@ from .simulators import (
 
 KINDS = ("behaviour", "outcome", "prediction")
 METHOD = "monte carlo"
+MAX_FEATURES = 62  #: bitmask coalitions (behaviour_values) fit int64
 
 
 class MonteCarloSVERL:
@@ -241,6 +246,11 @@ class MonteCarloSVERL:
 
     def behaviour_values(self, x: np.ndarray, coalitions: np.ndarray) -> np.ndarray:
         """``(K, A)`` sampled v(C) of Def. 17 at ``x`` for bitmask ``coalitions`` (Eq. 13)."""
+        if self.n_features > MAX_FEATURES:
+            raise ValueError(
+                f"bitmask coalitions hold at most {MAX_FEATURES} features; this sample has "
+                f"{self.n_features} (explain() works along feature orders and has no limit)"
+            )
         return self._conditional(np.asarray(x), np.asarray(coalitions), self.pi)
 
     def rollouts(
@@ -365,30 +375,26 @@ class MonteCarloSVERL:
         if outcome is not None:
             qw, qf = _jackknife_terms(outcome)  # (1 + G, A): full estimate, then leave-one-out
 
-        behaviour = _ConditionalSums(self.unique, x, self.pi, weights)
-        if self.v is not None:
-            prediction = _ConditionalSums(self.unique, x, self.v[:, None], weights)
+        targets = self.pi if self.v is None else np.column_stack([self.pi, self.v])
+        sums = _ConditionalSums(self.unique, x, targets, weights)
 
-        def game(coalitions: np.ndarray) -> np.ndarray:
-            raw = behaviour(coalitions)  # (K, A, J)
+        def chain(orders: np.ndarray) -> np.ndarray:
+            k, n = orders.shape
+            both = sums.along(orders).reshape(k * (n + 1), targets.shape[1], n_cols)
+            raw = both[:, :a_count]  # (K, A, J) behaviour of every prefix
             shown = _restrict(raw, valid) if self.renormalise else raw
-            parts = [shown.reshape(len(coalitions), -1)]
+            parts = [shown.reshape(len(raw), -1)]
             if self.v is not None:
-                parts.append(prediction(coalitions)[:, 0])
+                parts.append(both[:, a_count])
             if outcome is not None:
                 q = _restrict(raw, valid)
                 # Sample replicates with all rollouts, then rollout jackknife with the sample.
                 parts.append(_returns(q, qw[0], qf[0], x))
                 parts.append(_returns(q[:, :, :1], qw[1:].T[None], qf[1:].T[None], x))
-            return np.concatenate(parts, axis=1)
+            return np.concatenate(parts, axis=1).reshape(k, n + 1, -1)
 
-        def distinct_game(coalitions: np.ndarray) -> np.ndarray:
-            # Orders share coalitions (the empty and the full one always): evaluate each once.
-            distinct, inverse = np.unique(coalitions, return_inverse=True)
-            return game(distinct)[inverse.reshape(-1)]
-
-        est = permutation_shapley(
-            distinct_game, self.n_features, n_permutations, seed=_state_seed(seed, x)
+        est = permutation_shapley_along_orders(
+            chain, self.n_features, n_permutations, seed=_state_seed(seed, x)
         )
         vals, errs = est.values, est.stderr
         out: dict = {"n_orders": est.n_permutations}
@@ -418,26 +424,68 @@ class MonteCarloSVERL:
 
 
 class _ConditionalSums:
-    """Eq. 13 for every coalition, from the sample rows grouped by their agreement with x.
+    """Eq. 13 for many coalitions, from the sample rows grouped by their agreement with x.
 
     A row agrees with x on C exactly when C is inside its agreement set, so rows with the
-    same agreement bitmask are summed once; a batch of K coalitions then costs K x G for G
-    distinct bitmasks. A weight column with no weight on a coalition's matching rows (a
-    bootstrap resample that lost them) gets column 0's value.
+    same agreement set are summed once (G groups). Along an order of the features, a group
+    matches the first j features exactly when its first disagreement comes at position j or
+    later, so all F + 1 prefixes of an order cost one pass over the groups (:meth:`along`).
+    A weight column with no weight on a coalition's matching rows (a bootstrap resample that
+    lost them) gets column 0's value.
     """
 
     def __init__(self, unique: np.ndarray, x: np.ndarray, targets: np.ndarray, w: np.ndarray):
-        bits = np.int64(1) << np.arange(unique.shape[1], dtype=np.int64)
-        agree = (unique == x[None]).astype(np.int64) @ bits
-        self.masks, inverse = np.unique(agree, return_inverse=True)
-        onehot = np.zeros((len(self.masks), len(agree)))
-        onehot[inverse.reshape(-1), np.arange(len(agree))] = 1.0
+        agree = unique == x[None]
+        patterns, inverse = np.unique(agree, axis=0, return_inverse=True)
+        bits = np.int64(1) << np.arange(min(unique.shape[1], MAX_FEATURES), dtype=np.int64)
+        self.disagree = ~patterns  # (G, F)
+        self._disagree_padded = np.column_stack([self.disagree, np.ones(len(patterns), bool)])
+        if unique.shape[1] <= MAX_FEATURES:
+            self.masks = patterns.astype(np.int64) @ bits
+        n = len(agree)
+        onehot = sp.csr_matrix(
+            (np.ones(n), (inverse.reshape(-1), np.arange(n))), (len(patterns), n)
+        )
         self.w = onehot @ w  # (G, J)
         self.sums = onehot @ (targets[:, :, None] * w[:, None, :]).reshape(len(agree), -1)
         self.shape = (targets.shape[1], w.shape[1])
 
-    def __call__(self, coalitions: np.ndarray) -> np.ndarray:
-        c = np.asarray(coalitions, dtype=np.int64)[:, None]
+    def along(self, orders: np.ndarray, chunk: int = 1 << 23) -> np.ndarray:
+        """``(k, F + 1, m, J)`` values of the prefixes of each order (empty to full)."""
+        g, f = self.disagree.shape
+        step = max(1, chunk // max(g * f, 1))
+        return np.concatenate(
+            [self._along(orders[i : i + step]) for i in range(0, len(orders), step)]
+        )
+
+    def _along(self, orders: np.ndarray) -> np.ndarray:
+        g, f = self.disagree.shape
+        k = len(orders)
+        # Disagreement in order position, with a sentinel after the last: the first True is
+        # the number of prefixes the group matches.
+        padded = np.column_stack([orders, np.full(k, f)])
+        run = self._disagree_padded[:, padded].argmax(axis=2)  # (G, k)
+        cells = (np.arange(k)[None, :] * (f + 1) + run).reshape(-1)
+        groups = np.repeat(np.arange(g), k)
+        hist = sp.csr_matrix((np.ones(g * k), (cells, groups)), shape=(k * (f + 1), g))
+        # Group sums by run length, then prefix j collects every run length >= j.
+        num = (hist @ self.sums).reshape(k, f + 1, -1)[:, ::-1].cumsum(axis=1)[:, ::-1]
+        den = (hist @ self.w).reshape(k, f + 1, -1)[:, ::-1].cumsum(axis=1)[:, ::-1]
+        num = num.reshape(k, f + 1, *self.shape)
+        den = den[:, :, None, :]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = num / den
+        return np.where(den > 0, out, out[..., :1])
+
+    def __call__(self, coalitions: np.ndarray, chunk: int = 1 << 22) -> np.ndarray:
+        coalitions = np.asarray(coalitions, dtype=np.int64)
+        step = max(1, chunk // max(len(self.masks), 1))  # bound the (K, G) match matrix
+        return np.concatenate(
+            [self._evaluate(coalitions[i : i + step]) for i in range(0, len(coalitions), step)]
+        )
+
+    def _evaluate(self, coalitions: np.ndarray) -> np.ndarray:
+        c = coalitions[:, None]
         match = ((self.masks[None, :] & c) == c).astype(float)  # (K, G)
         den = (match @ self.w)[:, None, :]
         num = (match @ self.sums).reshape(len(c), *self.shape)
