@@ -29,8 +29,8 @@ from .pid_env import ACT_DIM, OBS_DIM, BatchedPIDEnv
 class SACBudget:
     total_steps: int = 3000
     learning_starts: int = 300
-    batch_size: int = 64
-    hidden: tuple[int, ...] = (32, 32)
+    batch_size: int = 32
+    hidden: tuple[int, ...] = (16, 16)
     lr: float = 1e-3
     gamma: float = 0.95
     tau: float = 0.02
@@ -46,7 +46,7 @@ class PPOBudget:
     n_steps: int = 128
     n_epochs: int = 5
     batch_size: int = 128
-    hidden: tuple[int, ...] = (32, 32)
+    hidden: tuple[int, ...] = (16, 16)
     lr: float = 1e-3
     gamma: float = 0.95
     gae_lambda: float = 0.95
@@ -108,6 +108,14 @@ class SACPolicy:
         return torch.tanh(self.actor(obs)[..., :ACT_DIM])
 
 
+START_POOL = 512  #: random initial configurations drawn per member (cycled)
+
+
+def _random_starts(env: BatchedPIDEnv, rng: MemberRNG) -> None:
+    env.starts = rng.uniform(START_POOL, 2)
+    env.reset_all()
+
+
 def train_sac(
     env: BatchedPIDEnv, seeds: list[int], budget: SACBudget = SAC_BUDGET, block: int = 50
 ) -> SACPolicy:
@@ -124,6 +132,7 @@ def train_sac(
     opt_q = torch.optim.Adam([p for m in q for p in m.parameters()], lr=b.lr)
     opt_a = torch.optim.Adam([log_alpha], lr=b.lr)
     rng = MemberRNG(seeds, dev)
+    _random_starts(env, rng)
     n = b.total_steps
     buf_o = torch.zeros(R, n, OBS_DIM, device=dev)
     buf_a = torch.zeros(R, n, ACT_DIM, device=dev)
@@ -205,6 +214,7 @@ def train_ppo(env: BatchedPIDEnv, seeds: list[int], budget: PPOBudget = PPO_BUDG
     params = [*pi.parameters(), log_std, *vf.parameters()]
     opt = torch.optim.Adam(params, lr=b.lr, eps=1e-5)
     rng = MemberRNG(seeds, dev)
+    _random_starts(env, rng)
     T = b.n_steps
     obs = env.reset_all()  # (R, E, OBS)
     n_rollouts = max(1, b.total_steps // (T * E))

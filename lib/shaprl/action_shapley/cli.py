@@ -19,10 +19,60 @@ import numpy as np
 
 from .case_studies import CASE_STUDIES, KUBERNETES
 from .traces import generate_traces, traces_path, write_traces
-from .utility import ALGORITHMS, build_table, stratified_pairs, write_table
+from .utility import ALGORITHMS, build_table, precompute_seeds, stratified_pairs, write_table
 
 SMALL = ("vm_right_sizing", "load_balancing", "database_tuning")
 TRACE_SEED = 0
+
+
+CHECKS = "checks"
+
+
+def _pick(frame, n_null: int, n_ok: int, seed: int = 0) -> list[int]:
+    """Subsets of a committed table with both verdicts represented (non-empty subsets)."""
+    rng = np.random.default_rng(seed)
+    frame = frame[frame["mask"] > 0]
+    null = frame[frame.utility.isna()]["mask"].to_numpy()
+    ok = frame[frame.utility.notna()]["mask"].to_numpy()
+    pick = list(rng.choice(null, min(n_null, null.size), replace=False))
+    pick += list(rng.choice(ok, min(n_ok, ok.size), replace=False))
+    return [int(m) for m in pick]
+
+
+def run_checks(which: list[str]) -> None:
+    """Write the budget sweep, the SB3 reference check and the world-model agreement."""
+    import pandas as pd
+
+    from .sb3_reference import budget_sweep, reference_check
+    from .traces import load_traces
+    from .utility import load_table, tables_dir, world_model_agreement
+
+    out = tables_dir().parent / CHECKS
+    out.mkdir(parents=True, exist_ok=True)
+    if "budget" in which:
+        rows = []
+        for key in SMALL:  # one seed each: the 2-core budget of this session
+            case = CASE_STUDIES[key]
+            tr = load_traces(traces_path(case), case)
+            for algo in ALGORITHMS:
+                rows.append(budget_sweep(case, tr, algo, seeds=(0,)))
+                pd.concat(rows).to_csv(out / "budget_sweep.csv", index=False)
+                print(rows[-1].to_string(), flush=True)
+    if "reference" in which:
+        case = CASE_STUDIES["vm_right_sizing"]
+        tr = load_traces(traces_path(case), case)
+        masks = _pick(load_table(case, "sac", 0)[0], 1, 1)
+        rows = [reference_check(case, tr, masks, algo) for algo in ALGORITHMS]
+        pd.concat(rows).to_csv(out / "sb3_reference.csv", index=False)
+        print(pd.concat(rows).to_string(), flush=True)
+    if "agreement" in which:
+        rows = []
+        for key in SMALL:
+            case = CASE_STUDIES[key]
+            masks = _pick(load_table(case, "sac", 0)[0], 4, 4)
+            rows.append(world_model_agreement(case, masks, "sac", 0))
+            pd.concat(rows).to_csv(out / "world_model_agreement.csv", index=False)
+            print(rows[-1].to_string(), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--cases", nargs="*", default=list(SMALL))
     t.add_argument("--algos", nargs="*", default=list(ALGORITHMS))
     t.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    c = sub.add_parser("checks", help="budget sweep, SB3 reference check, world-model agreement")
+    c.add_argument("--which", nargs="*", default=["budget", "reference", "agreement"])
     k = sub.add_parser("kubernetes-sample")
     k.add_argument("--per-stratum", type=int, default=2)
     k.add_argument("--algos", nargs="*", default=list(ALGORITHMS))
@@ -47,12 +99,19 @@ def main(argv: list[str] | None = None) -> int:
         for key in args.cases:
             case = CASE_STUDIES[key]
             for algo in args.algos:
+                t0 = time.perf_counter()
+                precompute_seeds(case, algo, args.seeds, list(range(1 << case.n)))
+                batch_s = time.perf_counter() - t0
+                print(f"{key} {algo}: {batch_s:.0f} s for seeds {args.seeds}", flush=True)
                 for seed in args.seeds:
                     t0 = time.perf_counter()
                     frame = build_table(case, algo, seed)
-                    secs = time.perf_counter() - t0
+                    # one batch trained every seed: charge each seed its share
+                    secs = time.perf_counter() - t0 + batch_s / len(args.seeds)
                     path = write_table(frame, case, algo, seed, secs)
                     print(f"wrote {path} ({len(frame)} subsets, {secs:.0f} s)", flush=True)
+    elif args.cmd == "checks":
+        run_checks(args.which)
     else:
         masks = np.unique(
             [m for _, d, dk in stratified_pairs(KUBERNETES.n, args.per_stratum) for m in (d, dk)]

@@ -10,6 +10,10 @@ two configuration dimensions, times ``GAIN = 0.5``. One step (one aggregation wi
 and the next statistic ``s_t`` comes from the world model (training) or from the simulator
 (evaluation, :func:`evaluate_on_system`). Observation: ``(e, I / 3, D, a_1, a_2)``. The
 episode ends when ``s_t`` is in the goal band; it is truncated after ``HORIZON`` steps.
+Training episodes start at configurations drawn uniformly from the box (each member from its
+own stream), so the agent learns a controller for the whole range its world model covers;
+evaluation starts at Table 6's initial action (decision: with Table 6's start alone, a model
+that predicts the start to be at the goal gives the learner no signal at all).
 Rewards given to the learner are divided by the threshold; cumulative rewards reported as
 utilities are in the statistic's units. Decisions behind these choices: :mod:`.case_studies`.
 
@@ -56,11 +60,22 @@ class BatchedRBF:
 class BatchedPIDEnv:
     """``R`` members x ``E`` copies of the PID loop, each member inside its own world model."""
 
-    def __init__(self, case: CaseStudy, model: BatchedRBF, n_copies: int = 1) -> None:
+    def __init__(
+        self,
+        case: CaseStudy,
+        model: BatchedRBF,
+        n_copies: int = 1,
+        starts: torch.Tensor | None = None,
+    ) -> None:
+        """``starts (R, P, 2)``: normalised initial configurations of successive training
+        episodes of each member (cycled per copy); ``None`` starts every episode at Table 6's
+        initial action."""
         self.case, self.model = case, model
         self.R, self.E = model.weights.shape[0], n_copies
         dev = model.weights.device
         self.a0 = torch.as_tensor(case.normalise(case.initial), dtype=torch.float32, device=dev)
+        self.starts = starts
+        self.episode = torch.arange(n_copies, device=dev).repeat(self.R, 1)  # (R, E)
         self.lo, self.hi = case.band
         self.reset_all()
 
@@ -72,7 +87,12 @@ class BatchedPIDEnv:
 
     def _reset(self, idx: torch.Tensor) -> None:
         """Reset the copies where ``idx`` (R, E) is True."""
-        a = self.a0.expand(self.R, self.E, 2)
+        if self.starts is None:
+            a = self.a0.expand(self.R, self.E, 2)
+        else:
+            pick = (self.episode % self.starts.shape[1])[..., None].expand(-1, -1, 2)
+            a = torch.gather(self.starts, 1, pick)
+            self.episode = torch.where(idx, self.episode + self.E, self.episode)
         s0, _ = self._predict(torch.full((self.R, self.E), self.case.threshold), a)
         m = idx
         self.a = torch.where(m[..., None], a, self.a)
@@ -124,18 +144,21 @@ class PIDEnv(gym.Env):
 
     metadata: dict = {"render_modes": []}
 
-    def __init__(self, case: CaseStudy, params: RBFParams) -> None:
+    def __init__(self, case: CaseStudy, params: RBFParams, random_start: bool = True) -> None:
         self.inner = BatchedPIDEnv(case, BatchedRBF(params), 1)
+        self.random_start = random_start
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (ACT_DIM,), np.float32)
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
+        start = self.np_random.random((1, 1, 2)).astype(np.float32)
+        self.inner.starts = torch.as_tensor(start) if self.random_start else None
         return self.inner.reset_all()[0, 0].numpy(), {}
 
     def step(self, action):
         act = torch.as_tensor(np.asarray(action, dtype=np.float32)).view(1, 1, ACT_DIM)
-        _, reward, done, trunc, final = self.inner.step(act)
+        _, reward, done, trunc, final = self.inner.step(act)  # auto-resets; SB3 resets too
         # gymnasium: return the final observation of the episode; SB3 resets on its own.
         return final[0, 0].numpy(), float(reward[0, 0]), bool(done[0, 0]), bool(trunc[0, 0]), {}
 

@@ -141,12 +141,19 @@ def budget_sweep(
 
 
 def reference_check(
-    case: CaseStudy, traces, masks: list[int], algo: str, n_seeds: int = 5, seed: int = 0
+    case: CaseStudy,
+    traces,
+    masks: list[int],
+    algo: str,
+    n_seeds: int = 5,
+    seed: int = 0,
+    budget: SACBudget | PPOBudget | None = None,
 ) -> pd.DataFrame:
     """Batched agent (run seed ``seed``) vs SB3 agents over ``n_seeds`` seeds, per subset."""
     params = SufficientStatistics(traces).fit(np.array(masks))
     t0 = time.perf_counter()
-    batched = train_and_evaluate(case, params, algo, [subset_seed(seed, m) for m in masks], "cpu")
+    seeds = [subset_seed(seed, m) for m in masks]
+    batched = train_and_evaluate(case, params, algo, seeds, "cpu", budget)
     batched_s = (time.perf_counter() - t0) / len(masks)
     rows = []
     for r, m in enumerate(masks):
@@ -154,7 +161,7 @@ def reference_check(
         utils, secs = [], []
         for s in range(n_seeds):
             t1 = time.perf_counter()
-            model = train_sb3(case, one, algo, subset_seed(seed + 1000 + s, m))
+            model = train_sb3(case, one, algo, subset_seed(seed + 1000 + s, m), budget)
             secs.append(time.perf_counter() - t1)
             res = evaluate_on_system(case, sb3_policy(model), 1, EVAL_SEED)
             ok = bool(res["success"][0]) and bool(one.valid[0])

@@ -59,15 +59,20 @@ def train_and_evaluate(
     algo: str,
     seeds: list[int],
     device: torch.device | str | None = None,
+    budget=None,
 ) -> dict[str, np.ndarray]:
-    """Train one agent per stacked world model in ``params`` and evaluate it on the system."""
+    """Train one agent per stacked world model in ``params`` and evaluate it on the system.
+
+    ``budget`` defaults to the fixed :data:`SAC_BUDGET` / :data:`PPO_BUDGET`.
+    """
     torch.set_num_threads(1)
     dev = torch.device(device) if device is not None else default_device()
     model = BatchedRBF(params, dev)
     if algo == "sac":
-        policy = train_sac(BatchedPIDEnv(case, model, 1), seeds)
+        policy = train_sac(BatchedPIDEnv(case, model, 1), seeds, budget or SAC_BUDGET)
     elif algo == "ppo":
-        policy = train_ppo(BatchedPIDEnv(case, model, PPO_BUDGET.n_envs), seeds)
+        b = budget or PPO_BUDGET
+        policy = train_ppo(BatchedPIDEnv(case, model, b.n_envs), seeds, b)
     else:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algo!r}")
     cpu_policy = _on_cpu(policy)
@@ -88,6 +93,34 @@ def traces_digest(traces: Traces) -> str:
     return hashlib.sha256(np.ascontiguousarray(traces.values).tobytes()).hexdigest()[:16]
 
 
+def _chunk_config(case_key: str, traces: Traces, algo: str, seed: int, masks: list[int]) -> dict:
+    return {
+        "case": case_key,
+        "algo": algo,
+        "seed": seed,
+        "budget": budget_of(algo),
+        "masks": [int(m) for m in masks],
+        "traces": traces_digest(traces),
+        "eval_seed": EVAL_SEED,
+        "world_model": "fixed-basis",
+    }
+
+
+def _compute(case: CaseStudy, traces: Traces, algo: str, seeds: list[int], masks: list[int]):
+    """Utilities of every (seed, mask) pair, all agents in one batch."""
+    all_masks = np.array([m for _ in seeds for m in masks], dtype=np.int64)
+    agent_seeds = [subset_seed(s, m) for s in seeds for m in masks]
+    res = train_and_evaluate(case, SufficientStatistics(traces).fit(all_masks), algo, agent_seeds)
+    out, k = {}, len(masks)
+    for i, s in enumerate(seeds):
+        out[s] = {
+            "mask": [int(m) for m in masks],
+            "utility": res["utility"][i * k : (i + 1) * k].tolist(),
+            "convergence": res["convergence"][i * k : (i + 1) * k].tolist(),
+        }
+    return out
+
+
 def _chunk(
     case_key: str,
     traces: Traces,
@@ -97,27 +130,34 @@ def _chunk(
     use_cache: bool,
 ) -> dict[str, list]:
     case = case_study(case_key)
-    config = {
-        "case": case_key,
-        "algo": algo,
-        "seed": seed,
-        "budget": budget_of(algo),
-        "masks": masks,
-        "traces": traces_digest(traces),
-        "eval_seed": EVAL_SEED,
-        "world_model": "fixed-basis",
-    }
-
-    def compute() -> dict[str, list]:
-        params = SufficientStatistics(traces).fit(np.array(masks))
-        res = train_and_evaluate(case, params, algo, [subset_seed(seed, m) for m in masks])
-        return {
-            "mask": list(masks),
-            "utility": res["utility"].tolist(),
-            "convergence": res["convergence"].tolist(),
-        }
-
+    config = _chunk_config(case_key, traces, algo, seed, masks)
+    compute = lambda: _compute(case, traces, algo, [seed], masks)[seed]  # noqa: E731
     return cached("action_shapley_utility", config, compute, enabled=use_cache)
+
+
+def precompute_seeds(
+    case: CaseStudy, algo: str, seeds: list[int], masks: list[int], traces: Traces | None = None
+) -> None:
+    """Fill the cache for several seeds at once (one batch of ``len(seeds) * len(masks)``
+    agents; bigger batches cost less per agent). Each seed's result is stored under exactly
+    the key :class:`AgentGame` uses for a chunk of ``masks``, so it is reused as is.
+    """
+    traces = traces if traces is not None else load_traces(traces_path(case), case)
+    todo = [s for s in seeds if not _is_cached(_chunk_config(case.key, traces, algo, s, masks))]
+    if not todo:
+        return
+    results = _compute(case, traces, algo, todo, list(masks))
+    for s in todo:
+        cfg = _chunk_config(case.key, traces, algo, s, masks)
+        cached("action_shapley_utility", cfg, lambda s=s: results[s])
+
+
+def _is_cached(config: dict) -> bool:
+    from ..repro import cache_dir
+    from ..repro.cache import config_key
+
+    key = config_key("action_shapley_utility", config)
+    return (cache_dir() / "action_shapley_utility" / f"{key}.pkl").exists()
 
 
 @dataclass
@@ -178,6 +218,7 @@ def build_table(
 ) -> pd.DataFrame:
     """Compute (or read from the cache) the utilities of ``masks`` (default: all subsets)."""
     game = AgentGame(case, algo, seed, chunk_size=chunk_size)
+    game.use_cache = True
     masks = np.arange(1 << case.n) if masks is None else np.asarray(masks)
     util = game.utilities(masks)
     return pd.DataFrame(
@@ -303,3 +344,44 @@ def stratified_estimate(
         if not np.isnan(delta):
             sums[k, i] += delta
     return (sums / np.maximum(counts, 1)).sum(1) / n
+
+
+# --- the world-model basis vs the paper's per-subset fit -------------------------------------
+def world_model_agreement(
+    case: CaseStudy, masks: list[int], algo: str = "sac", seed: int = 0
+) -> pd.DataFrame:
+    """Utilities of the same subsets (same agent seeds) under the fixed-basis world model and
+    under the paper's procedure (PCA and RBF centres fitted on the subset alone), plus how far
+    the two models' predicted statistics are apart on the subset's own transitions.
+    """
+    from .world_model import fit_per_subset, transitions
+
+    traces = load_traces(traces_path(case), case)
+    masks = [int(m) for m in masks]
+    fixed = SufficientStatistics(traces).fit(np.array(masks))
+    ref = RBFParams.stack([fit_per_subset(traces, m, seed) for m in masks])
+    seeds = [subset_seed(seed, m) for m in masks]
+    u_fixed = train_and_evaluate(case, fixed, algo, seeds)["utility"]
+    u_ref = train_and_evaluate(case, ref, algo, seeds)["utility"]
+    xs, _ = transitions(traces)
+    gap = []
+    for r, m in enumerate(masks):
+        x = np.vstack([xs[k] for k in range(case.n) if m >> k & 1] or [np.zeros((1, 3))])[None]
+        gap.append(
+            float(
+                np.abs(fixed.member(r).predict(x) - ref.member(r).predict(x))[0, :, 0].mean()
+                * case.cap
+            )
+        )
+    return pd.DataFrame(
+        {
+            "case": case.key,
+            "algo": algo,
+            "mask": masks,
+            "subset": [subset_label(case, m) for m in masks],
+            "utility_fixed_basis": u_fixed,
+            "utility_per_subset": u_ref,
+            "same_verdict": np.isnan(u_fixed) == np.isnan(u_ref),
+            "mean_abs_prediction_gap": gap,
+        }
+    )

@@ -64,6 +64,10 @@ class RBFParams:
         )
         return np.einsum("rnf,rfo->rno", phi, self.weights)
 
+    def member(self, r: int) -> RBFParams:
+        """Network ``r`` alone (a stack of one)."""
+        return RBFParams(*(getattr(self, f)[r : r + 1] for f in RBFParams.__dataclass_fields__))
+
     @staticmethod
     def stack(items: list[RBFParams]) -> RBFParams:
         c = max(p.centres.shape[1] for p in items)

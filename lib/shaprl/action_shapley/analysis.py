@@ -1,0 +1,165 @@
+"""Tables, figures and claim checks of the Action Shapley case-study notebooks (20-23).
+
+* :func:`cutoff_cardinalities` -- Algorithm 1's cut-off cardinality ``theta_k`` of every point
+  from a full utility table (``epsilon = 1``): scanning sizes ``i = n-1, n-2, ..., 2`` of the
+  subsets ``d`` without ``k``, the first size with a null on either side of ``(d, d + k)`` sets
+  ``theta_k = i + 1``; ``theta_k = 1`` when there is none. The global cut-off is the largest.
+* :func:`values_frame` -- exact Action Shapley (Eq. 1, :func:`~.exact.exact_action_shapley`)
+  for every algorithm and seed, indispensable points marked ("ind.", Tables 1 and 3).
+* :func:`congruence` -- SAC-PID vs PPO-PID: Spearman rank correlation of the seed-mean values
+  of the dispensable points and the largest absolute difference.
+"""
+
+from __future__ import annotations
+
+from math import comb
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from .case_studies import CaseStudy
+from .exact import exact_action_shapley, indispensable_points, subset_sizes
+from .game import TableGame
+from .traces import Traces
+from .utility import load_table, stratified_estimate, stratified_pairs
+
+
+def cutoff_cardinalities(table: np.ndarray, n: int) -> np.ndarray:
+    """``theta_k`` of Algorithm 1 (``epsilon = 1``) for every point ``k``."""
+    sizes = subset_sizes(n)
+    masks = np.arange(1 << n)
+    theta = np.ones(n, dtype=int)
+    for k in range(n):
+        without = masks[(masks >> k) & 1 == 0]
+        bad = np.isnan(table[without]) | np.isnan(table[without | 1 << k])
+        for i in range(n - 1, 1, -1):
+            if bad[sizes[without] == i].any():
+                theta[k] = i + 1
+                break
+    return theta
+
+
+def p_comp(theta_max: int, n: int) -> float:
+    """Eq. 2: the fraction of the power set Algorithm 1 does not need to visit."""
+    return 1.0 - 2.0**theta_max / 2.0**n
+
+
+def values_frame(case: CaseStudy, algos=("sac", "ppo"), seeds=(0, 1, 2)) -> pd.DataFrame:
+    """Tidy exact values: one row per (algorithm, seed, point)."""
+    rows = []
+    for algo in algos:
+        for seed in seeds:
+            frame, _ = load_table(case, algo, seed)
+            table = frame.sort_values("mask")["utility"].to_numpy()
+            game = TableGame(table, case.points)
+            phi = exact_action_shapley(game)
+            ind = set(indispensable_points(game))
+            theta = cutoff_cardinalities(table, case.n)
+            for k, p in enumerate(case.points):
+                rows.append(
+                    {
+                        "algorithm": algo,
+                        "seed": seed,
+                        "point": p,
+                        "value": phi[k],
+                        "indispensable": k in ind,
+                        "theta_k": int(theta[k]),
+                        "null_subsets": int(np.isnan(table).sum()),
+                        "U(D)": table[-1],
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def paper_style(values: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Tables 1-4 layout: one row per point, SAC-PID and PPO-PID columns, "ind." marked."""
+    one = values[values.seed == seed]
+    out = {}
+    for algo, name in (("sac", "AS SAC-PID"), ("ppo", "AS PPO-PID")):
+        part = one[one.algorithm == algo].set_index("point")
+        out[name] = [
+            "ind." if part.loc[p, "indispensable"] else f"{part.loc[p, 'value']:.2f}"
+            for p in part.index
+        ]
+    return pd.DataFrame(out, index=one[one.algorithm == "sac"]["point"].to_list())
+
+
+def seed_spread(values: pd.DataFrame) -> pd.DataFrame:
+    """Per algorithm and point: mean, std, min and max of the value over seeds, rank range."""
+    v = values.copy()
+    v["rank"] = v.groupby(["algorithm", "seed"])["value"].rank(ascending=False).astype(int)
+    g = v.groupby(["algorithm", "point"], sort=False)
+    out = g["value"].agg(["mean", "std", "min", "max"])
+    out["ranks"] = g["rank"].agg(lambda r: ",".join(map(str, r)))
+    out["ind. in seeds"] = g["indispensable"].sum().astype(int)
+    return out.reset_index()
+
+
+def congruence(values: pd.DataFrame) -> dict:
+    """SAC-PID vs PPO-PID on the seed means (dispensable points of both)."""
+    mean = values.groupby(["algorithm", "point"], sort=False)["value"].mean().unstack(0)
+    ind = values.groupby(["algorithm", "point"], sort=False)["indispensable"].any().unstack(0)
+    keep = ~(ind["sac"] | ind["ppo"])
+    a, b = mean.loc[keep, "sac"].to_numpy(), mean.loc[keep, "ppo"].to_numpy()
+    rho = float(spearmanr(a, b).statistic) if keep.sum() > 2 else float("nan")
+    theta = values.groupby(["algorithm", "seed"])["theta_k"].max().groupby("algorithm").agg(set)
+    return {
+        "spearman": rho,
+        "max_abs_diff": float(np.max(np.abs(a - b))) if keep.any() else float("nan"),
+        "scale": float(np.max(np.abs(np.concatenate([a, b])))) if keep.any() else float("nan"),
+        "same_indispensable": bool((ind["sac"] == ind["ppo"]).all()),
+        "cutoffs": {k: sorted(v) for k, v in theta.items()},
+    }
+
+
+def trace_figure(case: CaseStudy, traces: Traces, hours: float = 3.0):
+    """Figs. 5 and 9-11: raw metric of every training configuration and its window statistic."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.4))
+    n = int(hours * 3600 / case.interval_s)
+    t = np.arange(n) * case.interval_s / 3600
+    stats = traces.statistics()
+    tw = (np.arange(stats.shape[1]) + 1) * case.window * case.interval_s / 3600
+    for k, p in enumerate(case.points):
+        label = f"{p} {tuple(float(f'{x:g}') for x in traces.configs[k])}"
+        ax1.plot(t, traces.values[k, :n], lw=0.8, label=label)
+        ax2.plot(tw, stats[k], lw=0.9)
+    for ax in (ax1, ax2):
+        ax.axhline(case.threshold, color="k", ls="--", lw=0.8)
+        ax.set_xlabel("hours")
+    ax2.axhspan(*case.band, color="0.85", zorder=0)
+    ax1.set_ylabel(f"raw metric ({case.unit})")
+    ax2.set_ylabel(f"{case.statistic} per window ({case.unit})")
+    ax1.set_title(f"{case.title}: first {hours:g} h (simulated)")
+    ax2.set_title(f"aggregated state statistic, window {case.window} samples")
+    ax1.legend(fontsize=6, ncol=3 if case.n > 6 else 1, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def kubernetes_values(case: CaseStudy, algo: str, per_stratum: int = 2) -> pd.DataFrame:
+    """Stratified-sample estimate of Eq. 1 from the (possibly partial) Kubernetes table.
+
+    Only the pairs whose two subsets are both in the committed table are used; the returned
+    frame says how many pairs each point's estimate rests on.
+    """
+    frame, meta = load_table(case, algo, 0)
+    util = dict(zip(frame["mask"].astype(int), frame["utility"], strict=True))
+    pairs = [p for p in stratified_pairs(case.n, per_stratum) if p[1] in util and p[2] in util]
+    phi = stratified_estimate(case.n, pairs, util) if pairs else np.full(case.n, np.nan)
+    used = np.bincount([k for k, _, _ in pairs], minlength=case.n)
+    total = case.n * per_stratum
+    return pd.DataFrame(
+        {
+            "algorithm": algo,
+            "point": case.points,
+            "value": phi,
+            "pairs_used": used,
+            "pairs_planned": total,
+        }
+    )
+
+
+def n_subsets_of_size(n: int, i: int) -> int:
+    return comb(n, i)

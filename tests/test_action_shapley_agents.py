@@ -1,0 +1,37 @@
+"""Batched SAC-PID / PPO-PID agents: independence of batching, nulls, and SB3 agreement."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from shaprl.action_shapley.batched_agents import PPO_BUDGET, SAC_BUDGET
+from shaprl.action_shapley.case_studies import VM_RIGHT_SIZING
+from shaprl.action_shapley.traces import load_traces, traces_path
+from shaprl.action_shapley.utility import subset_seed, train_and_evaluate
+from shaprl.action_shapley.world_model import SufficientStatistics
+
+SMOKE = {
+    "sac": replace(SAC_BUDGET, total_steps=300, learning_starts=100),
+    "ppo": replace(PPO_BUDGET, total_steps=1024),
+}
+
+
+@pytest.fixture(scope="module")
+def stats():
+    return SufficientStatistics(load_traces(traces_path(VM_RIGHT_SIZING), VM_RIGHT_SIZING))
+
+
+def _run(stats, algo, masks, seed=0):
+    masks = np.array(masks)
+    seeds = [subset_seed(seed, int(m)) for m in masks]
+    return train_and_evaluate(VM_RIGHT_SIZING, stats.fit(masks), algo, seeds, "cpu", SMOKE[algo])
+
+
+@pytest.mark.parametrize("algo", ["sac", "ppo"])
+def test_a_subsets_agent_does_not_depend_on_its_batch(stats, algo):
+    alone = _run(stats, algo, [21])
+    inside = _run(stats, algo, [3, 21, 31, 0])
+    np.testing.assert_allclose(alone["reward"][0], inside["reward"][1], rtol=1e-6, atol=1e-6)
+    assert alone["convergence"][0] == inside["convergence"][1]
+    assert np.isnan(inside["utility"][3])  # the empty subset: no world model, null
