@@ -11,11 +11,19 @@ and ``learning_starts`` defaults to a fifth of the budget when that is below 10,
 
 The explained policy is the greedy one (one-hot argmax Q, ties to the first action) and the
 explained prediction is ``V(s) = max_a Q(s, a)``.
+
+Off-policy explanation (FastSVERL Eq. 17) needs the behaviour policy pi_t of every stored
+transition: ``train_dqn(..., record=True)`` keeps the buffer on the agent (``agent.buffer``)
+with each step's epsilon and greedy action, from which
+pi_t(s_t, a) = epsilon_t / |A| + (1 - epsilon_t) [a = greedy_t] is recomputed exactly.
+``hook`` (called after every environment step) lets explanation models train alongside the
+agent (FastSVERL Sec. 4, continual explanation). Both default to off: the agent is unchanged.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -75,6 +83,8 @@ class DQNAgent:
     config: dict[str, Any] = field(default_factory=dict)
     episode_returns: np.ndarray = field(default_factory=lambda: np.zeros(0))
     train_seconds: float = 0.0
+    #: with ``record=True``: obs, action, reward, next_obs, done, epsilon, greedy (per step)
+    buffer: dict[str, np.ndarray] | None = None
 
     def network(self) -> nn.Sequential:
         net = q_network(self.obs_dim, self.hidden, self.n_actions)
@@ -101,8 +111,26 @@ class DQNAgent:
         return {k: v for k, v in self.__dict__.items() if k != "_net"}
 
 
-def train_dqn(env: gymnasium.Env, config: DQNConfig, *, progress: bool = True) -> DQNAgent:
-    """Train a DQN agent on ``env`` (discrete actions, vector observations)."""
+#: ``hook(step, q_net, buffer, loss)``: after environment step ``step`` (0-based); ``buffer``
+#: holds the arrays filled up to ``step`` inclusive; ``loss`` is the TD loss of the update made
+#: at this step, or None when no update was made.
+DQNHook = Callable[[int, nn.Module, dict[str, np.ndarray], float | None], None]
+
+
+def train_dqn(
+    env: gymnasium.Env,
+    config: DQNConfig,
+    *,
+    progress: bool = True,
+    record: bool = False,
+    hook: DQNHook | None = None,
+) -> DQNAgent:
+    """Train a DQN agent on ``env`` (discrete actions, vector observations).
+
+    ``record=True`` keeps the replay buffer, with each step's epsilon and greedy action, on the
+    returned agent; ``hook`` is called after every environment step (see :data:`DQNHook`).
+    Neither changes the agent's random draws or its training.
+    """
     from tqdm.auto import tqdm
 
     if not isinstance(env.action_space, gymnasium.spaces.Discrete):
@@ -123,6 +151,17 @@ def train_dqn(env: gymnasium.Env, config: DQNConfig, *, progress: bool = True) -
     act_buf = np.zeros(n, np.int64)
     rew_buf = np.zeros(n, np.float32)
     done_buf = np.zeros(n, np.float32)
+    eps_buf = np.zeros(n, np.float32)
+    greedy_buf = np.zeros(n, np.int64)
+    buffers = {
+        "obs": obs_buf,
+        "action": act_buf,
+        "reward": rew_buf,
+        "next_obs": next_buf,
+        "done": done_buf,
+        "epsilon": eps_buf,
+        "greedy": greedy_buf,
+    }
 
     start = time.perf_counter()
     returns, ep_return = [], 0.0
@@ -133,8 +172,14 @@ def train_dqn(env: gymnasium.Env, config: DQNConfig, *, progress: bool = True) -
     for step in tqdm(range(n), desc="DQN", disable=not progress, leave=False, mininterval=1.0):
         # 1. act epsilon-greedily
         epsilon = linear_schedule(config.start_e, config.end_e, explore_steps, step)
+        greedy = -1
+        if record or hook is not None:  # the greedy action at this step, for pi_t
+            with torch.no_grad():
+                greedy = int(q_net(torch.as_tensor(obs[None], dtype=torch.float32)).argmax())
         if rng.random() < epsilon:
             action = int(rng.integers(n_actions))
+        elif greedy >= 0:
+            action = greedy
         else:
             with torch.no_grad():
                 action = int(q_net(torch.as_tensor(obs[None], dtype=torch.float32)).argmax())
@@ -144,6 +189,7 @@ def train_dqn(env: gymnasium.Env, config: DQNConfig, *, progress: bool = True) -
         # 2. store the transition (a truncated episode still bootstraps from next_obs)
         obs_buf[step], next_buf[step], act_buf[step] = obs, next_obs, action
         rew_buf[step], done_buf[step] = reward, float(terminated)
+        eps_buf[step], greedy_buf[step] = epsilon, greedy
         if terminated or truncated:
             returns.append(ep_return)
             ep_return = 0.0
@@ -152,6 +198,7 @@ def train_dqn(env: gymnasium.Env, config: DQNConfig, *, progress: bool = True) -
             obs = next_obs
 
         # 3. learn: one minibatch TD step, then a soft target update
+        loss = None
         if step >= learning_starts and step % config.train_frequency == 0:
             idx = torch.as_tensor(rng.integers(step + 1, size=config.batch_size))
             o, o2 = torch.from_numpy(obs_buf)[idx], torch.from_numpy(next_buf)[idx]
@@ -170,6 +217,8 @@ def train_dqn(env: gymnasium.Env, config: DQNConfig, *, progress: bool = True) -
             with torch.no_grad():
                 for p_t, p in zip(target.parameters(), q_net.parameters(), strict=True):
                     p_t.mul_(1.0 - config.tau).add_(config.tau * p)
+        if hook is not None:
+            hook(step, q_net, buffers, None if loss is None else float(loss.detach()))
     return DQNAgent(
         obs_dim=obs_dim,
         n_actions=n_actions,
@@ -178,6 +227,7 @@ def train_dqn(env: gymnasium.Env, config: DQNConfig, *, progress: bool = True) -
         config=asdict(config),
         episode_returns=np.asarray(returns),
         train_seconds=time.perf_counter() - start,
+        buffer={k: v.copy() for k, v in buffers.items()} if record else None,
     )
 
 
@@ -188,6 +238,7 @@ def trained_dqn(
     *,
     env_config: dict[str, Any] | None = None,
     cache: bool = True,
+    record: bool = False,
 ) -> DQNAgent:
     """Train once per (domain, environment settings, DQN configuration) and cache on disk.
 
@@ -197,12 +248,14 @@ def trained_dqn(
     from ..repro import cached
 
     key = {"domain": domain, "env": env_config or {}, "dqn": asdict(config)}
+    if record:  # an agent with its replay buffer (``train_dqn(record=True)``)
+        key["record"] = True
 
     def compute() -> DQNAgent:
         torch_threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            return train_dqn(make_env(), config)
+            return train_dqn(make_env(), config, record=record)
         finally:
             torch.set_num_threads(torch_threads)
 
