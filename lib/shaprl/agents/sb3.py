@@ -126,3 +126,76 @@ def _continuous(model, kind, tensor, sac_action, n_samples, seed) -> AgentFuncti
     )
     desc = f"SB3 {kind}: {what}; value = min of the twin critics at that action"
     return AgentFunctions(None, value, int(np.prod(model.action_space.shape)), desc, action=action)
+
+
+ALGORITHMS = ("DQN", "PPO", "A2C", "SAC", "TD3")
+
+
+def make_env(env_id: str, env_kwargs: dict | None = None, max_episode_steps: int | None = None):
+    """``gymnasium.make(env_id, **env_kwargs)`` with an optional time limit."""
+    import gymnasium as gym
+
+    kwargs = dict(env_kwargs or {})
+    if max_episode_steps is not None:
+        kwargs["max_episode_steps"] = int(max_episode_steps)
+    return gym.make(env_id, **kwargs)
+
+
+def train_sb3(
+    algo: str,
+    env_id: str,
+    *,
+    total_timesteps: int,
+    seed: int,
+    env_kwargs: dict | None = None,
+    max_episode_steps: int | None = None,
+    hyper: dict | None = None,
+    cache: bool = True,
+):
+    """Train (or load from the cache) an SB3 agent; returns ``(model, info)``.
+
+    The cache key is the whole configuration (algorithm, environment, budget, seed,
+    hyper-parameters, SB3 and torch versions) and the library's code
+    (:func:`shaprl.repro.cached`). Training runs on the CPU with one torch thread: these
+    networks are tiny, and committed tables come from CPU runs. ``info`` holds the training
+    wall time of the run that made the model and whether it came from the cache.
+    """
+    import io
+    import time
+
+    import stable_baselines3 as sb3
+
+    from ..repro import cached
+
+    if algo not in ALGORITHMS:
+        raise ValueError(f"algo must be one of {ALGORITHMS}; got {algo!r}")
+    cls = getattr(sb3, algo)
+    config = {
+        "algo": algo,
+        "env_id": env_id,
+        "env_kwargs": env_kwargs or {},
+        "max_episode_steps": max_episode_steps,
+        "total_timesteps": int(total_timesteps),
+        "seed": int(seed),
+        "hyper": hyper or {},
+        "sb3": sb3.__version__,
+        "torch": torch.__version__,
+    }
+    fresh = {"trained": False}
+
+    def compute() -> dict:
+        torch.set_num_threads(1)
+        env = make_env(env_id, env_kwargs, max_episode_steps)
+        model = cls("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **(hyper or {}))
+        start = time.perf_counter()
+        model.learn(total_timesteps=int(total_timesteps))
+        buf = io.BytesIO()
+        model.save(buf)
+        fresh["trained"] = True
+        return {"zip": buf.getvalue(), "train_seconds": time.perf_counter() - start}
+
+    blob = cached("sb3_agents", config, compute, enabled=cache)
+    env = make_env(env_id, env_kwargs, max_episode_steps)
+    model = cls.load(io.BytesIO(blob["zip"]), env=env, device="cpu")
+    info = {**config, "train_seconds": blob["train_seconds"], "from_cache": not fresh["trained"]}
+    return model, info
