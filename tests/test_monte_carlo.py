@@ -89,7 +89,7 @@ def test_taxi_converges_to_exact_at_fig10_states():
     mc = _mc(taxi_setup(), taxi_simulator())
     rows = np.array([T.TOP_STATE, T.BOTTOM_STATE])
     est = mc.explain(rows, n_permutations=1024, n_rollouts=32, seed=5)
-    ref = exact.explain(rows)
+    ref = exact.explain(features=rows)
     _assert_within(est, ref)
     np.testing.assert_array_equal(est.features, ref.features)
 
@@ -107,7 +107,7 @@ def test_collected_sample_approximates_the_steady_state_and_the_values():
     est = mc.explain(rows, n_permutations=512, n_rollouts=64, seed=1)
     # The standard errors include the state sample's own error (episode bootstrap).
     assert est.results["behaviour"].samples["bootstrap"] == 32
-    _assert_within(est, exact.explain(rows))
+    _assert_within(est, exact.explain(features=rows))
 
 
 def test_weighted_sample_has_no_sample_error():
