@@ -62,11 +62,16 @@ def eq2_pcomp(theta: int, n: int) -> float:
     return 1.0 - 2.0 ** (theta - n)
 
 
-def table5_row(case: str, reference: ActionShapleyResult) -> dict:
-    """Table 5 from the exact reference: n, theta, indispensable, to choose, possible."""
+def table5_row(case: str, reference: ActionShapleyResult, game: TableGame) -> dict:
+    """Table 5 from the exact reference: n, theta, indispensable, to choose, possible.
+
+    Also says whether the all-data agent itself fails (``U(D)`` null): Algorithm 1's first
+    pair is then null for every point, so it stops at once with ``theta_k = n``.
+    """
     n, theta, ind = reference.n_players, reference.global_theta, len(reference.indispensable)
     paper = PAPER.get(case, {})
     return {
+        "all-data agent fails": bool(np.isnan(game.utility((1 << n) - 1))),
         "case study": case,
         "points": n,
         "cut-off cardinality": theta,
@@ -103,8 +108,9 @@ def validation_from_table(
     """Best, worst and all-data agents read from the table, and every set of size theta.
 
     ``convergence`` (indexed by mask) adds convergence times. The fraction of size-theta sets
-    whose agent is below the best set's is given over all such sets (null counts as below)
-    and over those containing the indispensable points.
+    whose agent is below the best set's is given over the other such sets (null counts as
+    below; NaN when the best set's own agent fails or it is the only set) and over those
+    containing the indispensable points.
     """
     n, theta, ind = reference.n_players, reference.global_theta, reference.indispensable
     table = game.table()
@@ -116,8 +122,10 @@ def validation_from_table(
     with_ind = sets[[all(m >> k & 1 for k in ind) for m in sets]]
 
     def below(masks: np.ndarray) -> float:
-        u = table[masks]
-        return float(np.mean(np.isnan(u) | (u < u_best))) if masks.size else float("nan")
+        others = table[masks[masks != as_mask(best)]]
+        if others.size == 0 or np.isnan(u_best):
+            return float("nan")  # nothing to compare with, or the best agent itself fails
+        return float(np.mean(np.isnan(others) | (others < u_best)))
 
     label = lambda s: "{" + ", ".join(game.names[k] for k in s) + "}"  # noqa: E731
     row = {
