@@ -93,6 +93,19 @@ class AccuracyBudget:
     kinds: tuple[str, ...] = ("behaviour", "prediction", "outcome")
 
 
+@dataclass(frozen=True)
+class OutcomeBudget:
+    """Outcome characteristic models (Eqs. 14-16): updates, runs and the off-policy buffer."""
+
+    on_policy: int = 12_500  #: 200k environment steps at 16 steps per update
+    off_policy: int = 200_000  #: 128 epochs over a 100k buffer at batch 64
+    buffer_steps: int = 100_000
+    n_runs: int = 20
+    eval_every: int = 250
+    hidden: tuple[int, ...] = (64, 64)
+    seed: int = 0
+
+
 def _frame(curves: Curves, **labels: Any) -> pd.DataFrame:
     r, t = curves.exact_mse.shape
     return pd.DataFrame(
@@ -106,7 +119,11 @@ def _frame(curves: Curves, **labels: Any) -> pd.DataFrame:
 
 
 def accuracy_curves(
-    problem: TabularProblem, budget: AccuracyBudget, *, domain: str = ""
+    problem: TabularProblem,
+    budget: AccuracyBudget,
+    *,
+    domain: str = "",
+    outcome: OutcomeBudget | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Exact-MSE learning curves of every model of Fig. 1 / Fig. 4 on one domain.
 
@@ -114,8 +131,11 @@ def accuracy_curves(
     (the first seed, as the authors use one upstream model for every downstream run) is the
     learned upstream of the Shapley models. Shapley models are trained twice, with the exact
     and with the learned characteristic, and always scored against the exact SVERL values.
-    Outcome Shapley models use the exact outcome characteristic only (the learned outcome
-    characteristic is not part of this module). Returns ``(curves, summary)``.
+    With an ``outcome`` budget, the outcome characteristic is also learned on-policy (Eq. 14)
+    and off-policy (Eqs. 15-16), each with the exact and the learned behaviour characteristic;
+    the off-policy model built on learned upstream models is then the learned upstream of the
+    outcome Shapley model (Fig. 1c). Without it, outcome Shapley models use the exact outcome
+    characteristic only. Returns ``(curves, summary)``.
     """
     torch.set_num_threads(1)
     base = TrainConfig(
@@ -132,10 +152,43 @@ def accuracy_curves(
         learned[kind] = ModelCharacteristic(model.member(0), cfg.mask_value)
         frames.append(_frame(curves, model="characteristic", kind=kind, upstream="exact"))
         rows.append(_summary(curves, "characteristic", kind, "exact", domain))
+    learned_outcome = None
+    if outcome is not None and "outcome" in budget.kinds:
+        from . import outcome as oc
+
+        ocfg = oc.OutcomeConfig(
+            hidden=outcome.hidden,
+            n_runs=outcome.n_runs,
+            eval_every=outcome.eval_every,
+            seed=outcome.seed,
+        )
+        behaviours = {"exact": oc.exact_behaviour(problem)}
+        if "behaviour" in learned:
+            behaviours["learned"] = oc.model_behaviour(
+                problem, learned["behaviour"].net, base.mask_value
+            )
+        buffer = oc.behaviour_buffer(problem, outcome.buffer_steps, seed=outcome.seed)
+        for upstream, beh in behaviours.items():
+            for regime in ("on-policy", "off-policy"):
+                if regime == "on-policy":
+                    net, curves = oc.train_outcome_on_policy(
+                        problem, beh, replace(ocfg, updates=outcome.on_policy)
+                    )
+                else:
+                    net, curves = oc.train_outcome_off_policy(
+                        problem, beh, buffer, replace(ocfg, updates=outcome.off_policy)
+                    )
+                    if upstream == "learned":
+                        learned_outcome = oc.OutcomeModelCharacteristic(problem, net, beh, ocfg)
+                name = f"outcome characteristic ({regime})"
+                frames.append(_frame(curves, model=name, kind="outcome", upstream=upstream))
+                rows.append(_summary(curves, name, "outcome", upstream, domain))
     for kind in budget.kinds:
         uppers = {"exact": ExactCharacteristic(problem.table(kind))}
         if kind in learned:
             uppers["learned"] = learned[kind]
+        if kind == "outcome" and learned_outcome is not None:
+            uppers["learned"] = learned_outcome
         for upstream, char in uppers.items():
             cfg = replace(base, updates=budget.shapley, seed=budget.seed + 1)
             _, curves = train_shapley(
