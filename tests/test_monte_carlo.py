@@ -295,3 +295,27 @@ def test_more_features_than_bitmasks_hold():
     np.testing.assert_allclose(est.results["behaviour"].phi.sum(axis=1), expected, atol=1e-12)
     with pytest.raises(ValueError, match="at most 62"):
         mc.behaviour_values(rows[0], np.array([0]))
+
+
+def test_process_backend_gives_the_same_sample():
+    mdp, policy, _, _ = taxi_setup()
+    pol = _lookup(mdp.features, policy)
+    serial = collect_states(taxi_simulator(), pol, 3_000, seed=2, steps_per_job=1_000)
+    with joblib.parallel_config(backend="loky", n_jobs=2):
+        spread = collect_states(taxi_simulator(), pol, 3_000, seed=2, steps_per_job=1_000)
+    np.testing.assert_array_equal(serial.features, spread.features)
+    np.testing.assert_array_equal(serial.episode, spread.episode)
+
+
+def test_renormalised_variant_matches_the_exact_option():
+    mdp, policy, v, _ = ttt_setup()
+    exact = SVERLExplainer(mdp, policy, values=v, renormalise=True)
+    support = exact.support
+    mc = MonteCarloSVERL(
+        tic_tac_toe_simulator(), _lookup(mdp.features, policy), mdp.features[support],
+        weights=exact.steady_state[support], renormalise=True,
+    )  # fmt: skip
+    s = mdp.index_of(TTT.FIG2_STATE)
+    est = mc.explain(mdp.features[[s]], n_permutations=512, n_rollouts=64, seed=0)
+    assert est.kinds == ("behaviour", "outcome")  # no value function: no prediction
+    _assert_within(est, exact.explain(states=[s], kinds=("behaviour", "outcome")))

@@ -170,7 +170,7 @@ class MonteCarloSVERL:
     def explain(
         self,
         states: np.ndarray | Sequence[Sequence[float]],
-        kinds: Sequence[str] = KINDS,
+        kinds: str | Sequence[str] | None = None,
         *,
         n_permutations: int = 256,
         n_rollouts: int = 64,
@@ -181,12 +181,15 @@ class MonteCarloSVERL:
     ) -> Explanation:
         """Sampled Shapley values (with standard errors) of the feature rows ``states``.
 
-        ``n_permutations`` orders (antithetic pairs) per state; ``n_rollouts`` rollouts per
+        ``kinds``: one kind or several (default: all three, or behaviour and outcome without
+        a value function). ``n_permutations`` orders (antithetic pairs) per state; ``n_rollouts`` rollouts per
         valid action of each state for outcome, split into ``n_groups`` groups for the
         jackknife; ``n_bootstrap`` episode-bootstrap replicates of the state sample (0: take
         the sample as given; always 0 for a weighted sample). Returns an
         :class:`Explanation` with ``method="monte carlo"``.
         """
+        if kinds is None:  # every kind this explainer can compute
+            kinds = KINDS if self.v is not None else ("behaviour", "outcome")
         kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
         unknown = [k for k in kinds if k not in KINDS]
         if unknown or not kinds:
