@@ -83,7 +83,8 @@ def paper_style(values: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
             "ind." if part.loc[p, "indispensable"] else f"{part.loc[p, 'value']:.2f}"
             for p in part.index
         ]
-    return pd.DataFrame(out, index=one[one.algorithm == "sac"]["point"].to_list())
+    index = pd.Index(one[one.algorithm == "sac"]["point"].to_list(), name="point")
+    return pd.DataFrame(out, index=index)
 
 
 def seed_spread(values: pd.DataFrame) -> pd.DataFrame:
@@ -138,7 +139,7 @@ def trace_figure(case: CaseStudy, traces: Traces, hours: float = 3.0):
     return fig
 
 
-def kubernetes_values(case: CaseStudy, algo: str, per_stratum: int = 2) -> pd.DataFrame:
+def kubernetes_values(case: CaseStudy, algo: str, per_stratum: int = 1) -> pd.DataFrame:
     """Stratified-sample estimate of Eq. 1 from the (possibly partial) Kubernetes table.
 
     Only the pairs whose two subsets are both in the committed table are used; the returned
