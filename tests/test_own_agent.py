@@ -142,3 +142,28 @@ def test_continuous_route_cartpole_outcome_is_efficient():
     # The pole's angle and angular velocity drive behaviour more than the cart's position.
     beh = np.abs(ex.results["behaviour"].phi).mean(axis=(0, 2))
     assert beh[2] + beh[3] > beh[0] + beh[1]
+
+
+def test_amortised_route_returns_the_same_explanation_type():
+    cart = gym.make("CartPole-v1")
+    agent = from_callable(
+        lambda o: np.column_stack([o[:, 2] < 0, o[:, 2] >= 0]).astype(float) * 0.8 + 0.1,
+        n_actions=2,
+        value=lambda o: 1.0 - np.abs(o[:, 2]),
+    )
+    obs = np.random.default_rng(0).normal(scale=0.05, size=(600, 4))
+    route, reason = choose_route(cart, agent, n_states=len(obs), kinds=("behaviour",))
+    assert route == "amortised" and "600 states" in reason
+    budget = dict(
+        buffer_size=400, validation_size=100, characteristic_updates=30, shapley_updates=30
+    )
+    ex = explain_agent(
+        cart, agent, features=obs[:5], kinds="behaviour", route="amortised",
+        amortised_options=budget, verbose=False,
+    )  # fmt: skip
+    assert ex.method == "fastsverl" and ex.kinds == ("behaviour",)
+    assert ex.to_frame().shape[0] == 5 * 4 * 2
+    with pytest.raises(ValueError, match="monte carlo"):
+        explain_agent(
+            cart, agent, features=obs[:5], kinds="outcome", route="amortised", verbose=False
+        )

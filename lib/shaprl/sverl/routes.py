@@ -35,6 +35,7 @@ ROUTES = ("auto", "exact", "monte carlo", "amortised")
 MAX_EXACT_FEATURES = 20
 MAX_EXACT_STATES = 1_000_000
 MANY_STATES = 500
+AMORTISED_KINDS = ("behaviour", "prediction")  # what FastSVERLExplainer trains models for
 
 
 def as_agent(agent):
@@ -52,8 +53,20 @@ def as_agent(agent):
     )
 
 
-def choose_route(env, agent, n_states: int | None = None) -> tuple[str, str]:
-    """The automatic route for this environment and agent, and the reason for it."""
+def choose_route(
+    env, agent, n_states: int | None = None, kinds: Sequence[str] = KINDS
+) -> tuple[str, str]:
+    """The automatic route for this environment and agent, and the reason for it.
+
+    Exact when the model is exposed and small; amortised when many states are to be explained
+    (behaviour and prediction only); else Monte Carlo when the simulator's state can be set;
+    else amortised.
+    """
+    amortisable = (
+        not agent.is_continuous
+        and all(k in AMORTISED_KINDS for k in kinds)
+        and _amortised_available()
+    )
     u = env.unwrapped
     table = getattr(u, "P", None)
     if isinstance(table, dict) and table and not agent.is_continuous:
@@ -66,7 +79,7 @@ def choose_route(env, agent, n_states: int | None = None) -> tuple[str, str]:
                 f"states, {n_features} features): exact values from the model, no sampling error"
             )
     n_obs = int(np.prod(env.observation_space.shape or (1,)))
-    if n_states is not None and n_states > MANY_STATES and _amortised_available():
+    if n_states is not None and n_states > MANY_STATES and amortisable:
         return "amortised", (
             f"{n_states} states to explain: FastSVERL models trained once explain each further "
             "state by a forward pass"
@@ -84,16 +97,16 @@ def choose_route(env, agent, n_states: int | None = None) -> tuple[str, str]:
             "can be set (env.unwrapped.state): Monte Carlo SVERL from visited states and "
             "rollouts, with an approximate conditional (see method)"
         )
-    if _amortised_available():
+    if amortisable:
         return "amortised", (
             f"no model and {n_obs} features"
             + ("" if settable else ", state cannot be set for rollouts")
             + ": FastSVERL's learned characteristic and Shapley models"
         )
     raise ValueError(
-        f"no route applies to {type(u).__name__} with {n_obs} features: it has no transition "
-        "table, its state cannot be set for Monte Carlo rollouts, and the amortised FastSVERL "
-        "explainer is not available"
+        f"no route applies to {type(u).__name__} with {n_obs} features and kinds {tuple(kinds)}: "
+        "it has no transition table, its state cannot be set for Monte Carlo rollouts, and the "
+        "amortised FastSVERL explainer covers only behaviour and prediction of discrete actions"
     )
 
 
@@ -111,6 +124,7 @@ def explain_agent(
     n_permutations: int = 256,
     n_rollouts: int = 32,
     seed: int = 0,
+    amortised_options: dict | None = None,
     verbose: bool = True,
 ) -> Explanation:
     """Behaviour, outcome and prediction explanations of ``agent`` acting in ``env``.
@@ -134,6 +148,9 @@ def explain_agent(
     n_samples, conditional, n_permutations, n_rollouts, seed:
         Budgets of the sampled routes (visited states, the approximate conditional of
         continuous states, permutations, rollouts per action or coalition) and their seed.
+    amortised_options:
+        Keyword arguments of ``FastSVERLExplainer`` (buffer size, updates, runs) for the
+        amortised route, which explains behaviour and prediction.
     """
     if route not in ROUTES:
         raise ValueError(f"route must be one of {ROUTES}; got {route!r}")
@@ -144,7 +161,7 @@ def explain_agent(
     if states is not None or features is not None:
         n_requested = int(np.size(states)) if features is None else len(np.atleast_2d(features))
     if route == "auto":
-        route, reason = choose_route(env, agent, n_requested)
+        route, reason = choose_route(env, agent, n_requested, kinds)
     else:
         reason = "chosen by hand"
     if verbose:
@@ -160,7 +177,7 @@ def explain_agent(
         else:
             out = _monte_carlo_continuous(env, agent, features, kinds, gamma, conditional, **budget)
     else:
-        out = _amortised(env, agent, states, features, kinds, seed)
+        out = _amortised(env, agent, states, features, kinds, seed, amortised_options)
     return replace(out, info={**out.info, "route": route, "route_reason": reason})
 
 
@@ -242,16 +259,39 @@ def _monte_carlo_continuous(
 
 def _amortised_available() -> bool:
     try:
-        from ..fastsverl import FastSVERLExplainer  # noqa: F401
+        from ..fastsverl.explainer import FastSVERLExplainer  # noqa: F401
     except ImportError:
         return False
     return True
 
 
-def _amortised(env, agent, states, features, kinds, seed) -> Explanation:
+def _amortised(env, agent, states, features, kinds, seed, options) -> Explanation:
+    """FastSVERL (:class:`~shaprl.fastsverl.explainer.FastSVERLExplainer`): train, then explain."""
     if not _amortised_available():
         raise ValueError(
-            "the amortised route needs shaprl.fastsverl.FastSVERLExplainer, which this "
-            "installation does not have; use route='monte carlo' or 'exact'"
+            "the amortised route needs shaprl.fastsverl.explainer.FastSVERLExplainer, which "
+            "this installation does not have; use route='monte carlo' or 'exact'"
         )
-    raise NotImplementedError("amortised route: see explain_agent's docstring")
+    from ..fastsverl.explainer import FastSVERLExplainer
+
+    if agent.is_continuous:
+        raise ValueError(
+            "the amortised route explains action probabilities (discrete actions); for a "
+            "continuous-action agent use route='monte carlo'"
+        )
+    unsupported = [k for k in kinds if k not in AMORTISED_KINDS]
+    if unsupported:
+        raise ValueError(
+            f"the amortised route explains {AMORTISED_KINDS}, not {unsupported} (FastSVERL's "
+            "outcome models are not part of its explainer yet); use route='monte carlo' for them"
+        )
+    if states is not None:
+        raise ValueError("the amortised route takes observations: pass features=, not states=")
+    value = agent.values if "prediction" in kinds else None
+    options = {"seed": seed, **(options or {})}
+    explainer = FastSVERLExplainer(env, agent.probabilities, value, **options).fit(kinds)
+    if features is None:
+        pick = np.random.default_rng(seed).choice(len(explainer.states), 8, replace=False)
+        features = explainer.states[pick]
+    ex = explainer.explain(features, kinds)
+    return replace(ex, info={**ex.info, "agent": agent.description})
