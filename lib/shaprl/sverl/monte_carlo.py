@@ -95,6 +95,21 @@ class MonteCarloSVERL:
         option); outcome always renormalises (Remark 35).
     max_episode_steps:
         Rollouts longer than this are cut (their returns are then biased; a warning says so).
+    episodes:
+        Optional ``(N,)`` episode ids of the rows, for the bootstrap of the sample's error
+        (taken from a ``StateSample``; without them every row is its own episode).
+
+    Rollouts run as joblib jobs (one per explained state), so
+    ``with joblib.parallel_config(backend="loky", n_jobs=4):`` (or a Dask or Ray backend)
+    spreads them out; every job has its own seed, so results do not depend on the backend.
+
+    Example::
+
+        sim = GymSimulator(env, set_state=...)
+        sample = collect_states(sim, policy, 50_000, seed=0)
+        mc = MonteCarloSVERL(sim, policy, sample, value_fn=value_fn)
+        explanation = mc.explain(feature_rows, n_permutations=512, n_rollouts=64, seed=0)
+        explanation.phi("outcome", 0), explanation.stderr("outcome", 0)
     """
 
     def __init__(
