@@ -319,3 +319,50 @@ def test_renormalised_variant_matches_the_exact_option():
     est = mc.explain(mdp.features[[s]], n_permutations=512, n_rollouts=64, seed=0)
     assert est.kinds == ("behaviour", "outcome")  # no value function: no prediction
     _assert_within(est, exact.explain(states=[s], kinds=("behaviour", "outcome")))
+
+
+class _ModelSim:
+    """Test-only simulator that samples a tabular model (to reach gamma < 1 and revisits)."""
+
+    def __init__(self, mdp):
+        self.mdp, self.n_actions = mdp, mdp.n_actions
+        self.rng = np.random.default_rng(0)
+
+    def reset(self, seed=None):
+        self.rng = np.random.default_rng(seed)
+        self.s = int(self.rng.choice(self.mdp.n_states, p=self.mdp.start))
+        return self.mdp.features[self.s]
+
+    def reset_to(self, features):
+        self.s = self.mdp.index_of(tuple(features))
+
+    def step(self, action):
+        row = self.mdp.transitions[self.s * self.n_actions + int(action)]
+        reward = float(self.mdp.rewards[self.s, int(action)])
+        u, acc = self.rng.random(), 0.0
+        for nxt, p in zip(row.indices, row.data, strict=True):
+            acc += p
+            if u < acc:
+                self.s = int(nxt)
+                return self.mdp.features[self.s], reward, False, False
+        return self.mdp.features[self.s], reward, True, False
+
+    def valid_actions(self, features):
+        return self.mdp.valid_actions[self.mdp.index_of(tuple(features))]
+
+
+def test_discounted_continuing_task_with_revisits():
+    """Colour grid (gamma = 0.9, continuing): rollouts end when x recurs, not at episode end."""
+    from shaprl.domains.gridworlds import colour_grid
+
+    mdp = colour_grid()
+    q, _ = value_iteration(mdp)
+    policy = 0.7 * greedy_policy(mdp, q) + 0.3 / mdp.n_actions
+    exact = SVERLExplainer(mdp, policy)
+    mc = MonteCarloSVERL(
+        _ModelSim(mdp), _lookup(mdp.features, policy), mdp.features,
+        weights=exact.steady_state, gamma=mdp.gamma,
+    )  # fmt: skip
+    est = mc.explain(mdp.features, "outcome", n_permutations=64, n_rollouts=400, seed=0)
+    _assert_within(est, exact.explain(states=range(mdp.n_states), kinds="outcome"))
+    assert est.results["outcome"].stderr.max() > 0
