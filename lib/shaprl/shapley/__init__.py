@@ -18,7 +18,7 @@ from .coalitions import (
 from .exact import exact_shapley
 from .games import TableGame, tabulate_game
 from .kernel import kernel_shapley
-from .sampling import ShapleyEstimate, permutation_shapley
+from .sampling import ShapleyEstimate, permutation_shapley, permutation_shapley_along_orders
 
 __all__ = [
     "MAX_EXACT_PLAYERS",
@@ -31,6 +31,7 @@ __all__ = [
     "kernel_shapley",
     "n_players_of",
     "permutation_shapley",
+    "permutation_shapley_along_orders",
     "shapley_kernel_weights",
     "tabulate_game",
 ]
