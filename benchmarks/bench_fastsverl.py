@@ -4,6 +4,10 @@ Targets (the issue), against the authors' code measured on this machine (≈ 857
 Mastermind-222 with a 64² network, ≈ 617 on Mastermind-333 with 128², batch 128):
 * one run: ≥ 1.3× the reference (≥ 1,114 and ≥ 802 updates/s);
 * 20 seeded runs trained as one batched model: aggregate ≥ 6× (64²) and ≥ 2.5× (128²).
+Also re-runs the SVERL Mastermind-333 exact benchmark (``bench_mastermind``: every on-policy
+state, behaviour + prediction, target 30 s) with this issue's DQN agent (the 40k-step agent of
+notebook 30's quick profile, trained on first use and cached).
+
 The harness reports seconds, so each case is timed as the seconds per 1,000 aggregate updates
 and the target is 1,000 / (required updates/s). The data are the boards of the
 first-consistent agent (the data do not change the cost of an update).
@@ -29,9 +33,33 @@ def _data(k: int, g: int, p: int):
     return spec.name, tabular_problem(mdp, mm.policy_table(mdp, policy_fn)).data("behaviour")
 
 
+def _exact_mm333_dqn() -> list[Result]:
+    from shaprl.fastsverl.experiments import domain_agent
+    from shaprl.sverl import SVERLExplainer
+
+    from .harness import timed
+
+    agent = domain_agent("Mastermind-333", dqn_steps=40_000)
+    spec = mm.MastermindSpec(3, 3, 3, 3.0)
+    t_model, mdp = timed(lambda: mm.build_model(spec, agent.policy))
+    explainer = SVERLExplainer(mdp, agent.policy(mdp.features), values=agent.value(mdp.features))
+    t, _ = timed(lambda: explainer.explain(explainer.support, kinds=("behaviour", "prediction")))
+    return [
+        Result(
+            "MM-333 boards reachable under the DQN agent", t_model, note=f"{mdp.n_states} boards"
+        ),
+        Result(
+            "MM-333 (DQN agent) behaviour+prediction Shapley, every on-policy state",
+            t,
+            target_s=30.0,
+            note=f"{len(explainer.support)} states x 2^15 coalitions x (27 actions + 1 value)",
+        ),
+    ]
+
+
 def run() -> list[Result]:
     torch.set_num_threads(1)
-    out = []
+    out = _exact_mm333_dqn()
     for (k, g, p), hidden, batched_factor in CASES:
         name, data = _data(k, g, p)
         ref = REFERENCE[name]

@@ -166,3 +166,16 @@ def test_exact_ground_truth_is_sverl(grid_problem):
         phi = grid_problem.shapley(kind)
         np.testing.assert_allclose(phi.sum(1), t[:, -1] - t[:, 0], atol=1e-5)
         np.testing.assert_allclose(t[:, -1], grid_problem.targets(kind), atol=1e-5)
+
+
+def test_updates_to_target_and_early_stop(grid_problem):
+    from shaprl.fastsverl.experiments import updates_to_target
+
+    mse = np.array([[1.0, 0.5, 0.009, 0.001], [1.0, 0.5, 0.2, 0.1]])
+    got = updates_to_target(np.array([0, 10, 20, 30]), mse, 0.01)
+    assert got[0] == 20 and np.isnan(got[1])
+    cfg = TrainConfig(updates=5_000, eval_every=50, n_runs=2, stop_below=0.05)
+    _, curves = train_characteristic(
+        grid_problem.data("behaviour"), cfg, exact=grid_problem.characteristic_eval("behaviour")
+    )
+    assert curves.updates[-1] < 5_000 and (curves.exact_mse[:, -1] < 0.05).all()

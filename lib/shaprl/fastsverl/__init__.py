@@ -8,7 +8,11 @@ batched model (:mod:`shaprl.batched`).
 
 * :mod:`.coalitions` -- uniform and Shapley-kernel coalition sampling, masking;
 * :mod:`.training` -- training loops, losses, efficiency correction;
-* :mod:`.exact` -- ground truth from the exact SVERL engine on tabular domains.
+* :mod:`.exact` -- ground truth from the exact SVERL engine on tabular domains;
+* :mod:`.outcome` -- outcome characteristic models on- and off-policy (Eqs. 14-16);
+* :mod:`.explainer` -- :class:`FastSVERLExplainer`, amortised explanations of any policy on a
+  gymnasium environment, returning the exact engine's :class:`~shaprl.sverl.Explanation`;
+* :mod:`.experiments` -- the paper's experiments (accuracy, Hypercube scaling, large Mastermind).
 """
 
 from .coalitions import (
@@ -19,6 +23,7 @@ from .coalitions import (
     uniform_coalitions,
 )
 from .exact import TabularProblem, tabular_problem
+from .explainer import FastSVERLExplainer
 from .training import (
     ExactCharacteristic,
     ModelCharacteristic,
@@ -33,6 +38,7 @@ from .training import (
 __all__ = [
     "MASK_VALUE",
     "ExactCharacteristic",
+    "FastSVERLExplainer",
     "ModelCharacteristic",
     "ShapleyModel",
     "StateData",
