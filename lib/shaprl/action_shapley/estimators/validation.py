@@ -116,6 +116,8 @@ def episode_table(
         drawn = rng.choice(pool, size=per_episode, replace=per_episode > pool.size)
         random = reward[e, [column[int(m)] for m in drawn]]
         best = reward[e, column[named["best"]]]
+        if per_episode == 0:  # no random sets (VM right-sizing: only best and worst)
+            random = np.array([np.nan])
         rows.append(
             {
                 "episode": e + 1,
@@ -123,7 +125,7 @@ def episode_table(
                 "worst": reward[e, column[named["worst"]]],
                 "all data": reward[e, column[named["all data"]]],
                 "best random": random.max(),
-                "random below best": float(np.mean(random < best)),
+                "random below best": float(np.mean(random < best)) if per_episode else np.nan,
                 "random above best": int(np.sum(random > best)),
             }
         )
