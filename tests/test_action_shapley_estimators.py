@@ -379,3 +379,13 @@ def test_selection_candidates_and_episode_table():
     # 5 draws with replacement from the pool of 5; the fraction below best is consistent
     assert ((table["random below best"] >= 0) & (table["random below best"] <= 1)).all()
     assert table.loc[0, "best random"] <= 5.0 and table.attrs["per_episode"] == 5
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(3, 7), st.integers(0, 10_000), st.floats(0.05, 0.6))
+def test_algorithm1_never_beats_its_evaluation_bound(n, seed, p_null):
+    from shaprl.action_shapley.estimators.summary import algorithm1_evaluation_bound
+
+    res = algorithm1(TableGame(random_null_table(n, seed, p_null)))
+    if 1 < res.global_theta < n:
+        assert res.evaluations >= algorithm1_evaluation_bound(n, res.global_theta)
