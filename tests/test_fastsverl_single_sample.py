@@ -142,3 +142,17 @@ def test_shapley_model_trained_on_single_samples_reaches_the_exact_values():
     assert sampled.exact_mse[:, 0].mean() > 5 * sampled.best_exact_mse.mean()
     assert sampled.best_exact_mse.max() < 2e-3
     assert exact.best_exact_mse.max() < 2e-3
+
+
+@settings(max_examples=40, deadline=None)
+@given(buffers(), st.integers(0, 2**31 - 1))
+def test_fast_path_for_buffer_states_matches_brute_force(buf, seed):
+    rows, _, coalitions = buf
+    counts = np.random.default_rng(seed).integers(0, 3, size=len(rows))
+    index = ss.ConditionalIndex(rows, counts=counts)
+    c = coalitions[0]
+    idx = np.arange(len(rows))
+    drawn = index.sample_states(idx, c, np.random.default_rng(seed))
+    for s, d in zip(idx, drawn, strict=True):
+        brute = index.matches(rows[s], c)
+        assert (d == -1) if len(brute) == 0 else (d in brute)

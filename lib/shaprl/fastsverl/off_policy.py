@@ -307,8 +307,14 @@ OFF_POLICY_DQN: dict[str, dict] = {
         "total_steps": 30_000,
         "learning_starts": 10_000,
         "exploration_fraction": 0.25,
+        "hidden": (64, 64),
     },
-    "Gridworld": {"total_steps": 15_000, "learning_starts": 10_000, "exploration_fraction": 0.5},
+    "Gridworld": {
+        "total_steps": 15_000,
+        "learning_starts": 10_000,
+        "exploration_fraction": 0.5,
+        "hidden": (64, 64),
+    },
 }
 
 
@@ -328,12 +334,11 @@ def recorded_agent(domain: str, seed: int, **dqn) -> DQNAgent:
     """A DQN agent of ``domain`` trained with its buffer recorded (cached by configuration)."""
     from ..domains import mastermind as mm
     from ..domains.tabular_env import TabularEnv
-    from .experiments import DOMAINS
 
-    cfg = DQNConfig(hidden=DOMAINS[domain]["hidden"], seed=seed, **dqn)
+    cfg = DQNConfig(seed=seed, **dqn)
     if domain == "Gridworld":
         return trained_dqn(domain, lambda: TabularEnv(domain_model(domain)), cfg, record=True)
-    k, g, p = DOMAINS[domain]["kgp"]
+    k, g, p = 2, 2, 2
     env_cfg = {"k": k, "g": g, "p": p, "conventions": "fastsverl"}
     return trained_dqn(
         domain,
@@ -409,3 +414,47 @@ def off_policy_curves(
                     )
                 )
     return pd.concat(frames, ignore_index=True)
+
+
+def condition_figure(
+    summary: pd.DataFrame, panels: Sequence[tuple[str, str]], conditions: Sequence[str]
+):
+    """Exact MSE against updates per condition (mean ± Masson-Loftus stderr), one panel each.
+
+    ``summary`` comes from :func:`summarise_curves` with ``by=["domain", "kind"]``;
+    ``panels`` lists (domain, kind) pairs; ``conditions`` the curves (in legend order).
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 2.8), squeeze=False)
+    colours = plt.get_cmap("tab10")
+    for ax, (domain, kind) in zip(axes[0], panels, strict=True):
+        part = summary[(summary["domain"] == domain) & (summary["kind"] == kind)]
+        for i, cond in enumerate(conditions):
+            c = part[part["condition"] == cond].sort_values("update")
+            if c.empty:
+                continue
+            se = c["stderr"].fillna(0.0)
+            ax.plot(c["update"], c["mean"], color=colours(i), label=cond, lw=1.2)
+            ax.fill_between(
+                c["update"],
+                np.maximum(c["mean"] - se, 1e-12),
+                c["mean"] + se,
+                color=colours(i),
+                alpha=0.2,
+            )
+        ax.set_yscale("log")
+        ax.set_title(f"{domain}: {kind} characteristic", fontsize=8)
+        ax.set_xlabel("updates", fontsize=8)
+        ax.set_ylabel("exact MSE", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def final_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The last evaluated update of every (domain, kind, condition): mean and stderr."""
+    last = summary.groupby(["domain", "kind"])["update"].transform("max")
+    out = summary[summary["update"] == last].rename(columns={"mean": "final exact MSE"})
+    return out.reset_index(drop=True)

@@ -27,6 +27,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 
 from .coalitions import MASK_VALUE
@@ -61,6 +62,8 @@ class _Groups:
     keys: np.ndarray  #: (U',) sorted hashes of the masked buffer states
     order: np.ndarray  #: (U',) distinct-state index at each sorted position
     cum: np.ndarray  #: (U' + 1,) cumulative buffer counts in sorted order
+    lo: np.ndarray  #: (U,) first sorted position of each distinct state's group
+    hi: np.ndarray  #: (U,) one past its last position (lo == hi: no buffer match)
 
 
 class ConditionalIndex:
@@ -108,11 +111,16 @@ class ConditionalIndex:
         if hit is not None:
             self._cache.move_to_end(key)
             return hit
-        present = np.flatnonzero(self.counts > 0)
-        h = masked_hash(self.states[present], coalition, self.mask_value)
+        present = self.counts > 0
+        h_all = masked_hash(self.states, coalition, self.mask_value)
+        h = h_all[present]
         sort = np.argsort(h, kind="stable")
-        cum = np.concatenate([[0], np.cumsum(self.counts[present[sort]])])
-        groups = _Groups(h[sort], present[sort], cum)
+        keys = h[sort]
+        order = np.flatnonzero(present)[sort]
+        cum = np.concatenate([[0], np.cumsum(self.counts[order])])
+        lo = np.searchsorted(keys, h_all, side="left")
+        hi = np.searchsorted(keys, h_all, side="right")
+        groups = _Groups(keys, order, cum, lo, hi)
         self._cache[key] = groups
         self.builds += 1
         if len(self._cache) > self._max_cached:
@@ -154,6 +162,23 @@ class ConditionalIndex:
             out[sel] = drawn
         self._verify(queries, coalitions, out, rng)
         return out
+
+    def sample_states(
+        self, state_idx: np.ndarray, coalition: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Fast path: queries that are distinct states of the index, one coalition for all."""
+        state_idx = np.asarray(state_idx, np.int64)
+        c = np.asarray(coalition, bool)
+        grp = self.groups(c)
+        lo, hi = grp.lo[state_idx], grp.hi[state_idx]
+        total = grp.cum[hi] - grp.cum[lo]
+        u = rng.random(len(state_idx))
+        t = grp.cum[lo] + np.minimum((u * total).astype(np.int64), np.maximum(total - 1, 0))
+        pos = np.searchsorted(grp.cum, t, side="right") - 1
+        drawn = np.where(hi > lo, grp.order[np.clip(pos, 0, len(grp.order) - 1)], -1)
+        queries = self.states[state_idx]
+        self._verify(queries, np.broadcast_to(c, queries.shape), drawn, rng)
+        return drawn
 
     def _verify(self, queries, coalitions, drawn, rng) -> None:
         """Redraw by brute force any draw that a hash collision made inconsistent."""
@@ -212,8 +237,17 @@ class SampledCharacteristic:
     @torch.no_grad()
     def __call__(self, idx: torch.Tensor, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         shape = idx.shape
-        q = self.index.states[idx.reshape(-1).cpu().numpy()]
-        drawn = self.index.sample(q, c.reshape(-1, c.shape[-1]).cpu().numpy(), self.rng)
+        flat_idx = idx.reshape(-1, shape[-1]).cpu().numpy()  # (groups, B)
+        flat_c = c.reshape(-1, shape[-1], c.shape[-1]).cpu().numpy()
+        shared = (flat_c == flat_c[:, :1]).all(axis=(1, 2))  # one coalition per batch
+        parts = []
+        for g in range(len(flat_idx)):
+            if shared[g]:
+                parts.append(self.index.sample_states(flat_idx[g], flat_c[g, 0], self.rng))
+            else:
+                q = self.index.states[flat_idx[g]]
+                parts.append(self.index.sample(q, flat_c[g], self.rng))
+        drawn = np.concatenate(parts)
         if (drawn < 0).any():
             raise ValueError(
                 "a query state matches no buffer state on its coalition; single-sample "
@@ -225,3 +259,114 @@ class SampledCharacteristic:
     @torch.no_grad()
     def null(self, idx: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return self._null.expand(len(idx), -1)
+
+
+# -- the experiment of Fig. 3c and App. F Fig. 11 -------------------------------------------------
+METHODS = ("single-sample", "exact", "model-based")
+
+
+def sampling_curves(
+    problem,
+    kind: str,
+    cfg,
+    *,
+    char_updates: int,
+    domain: str = "",
+    methods: tuple[str, ...] = METHODS,
+) -> tuple[pd.DataFrame, dict]:
+    """Shapley models trained with single-sample, exact and model-based characteristics.
+
+    ``problem`` is a :class:`~shaprl.fastsverl.exact.TabularProblem`, ``kind`` "behaviour" or
+    "prediction", ``cfg`` the Shapley models' :class:`~shaprl.fastsverl.training.TrainConfig`
+    (the same seeds for every method: runs are paired). The model-based method first trains
+    ``cfg.n_runs`` characteristic models for ``char_updates`` updates (their first run is the
+    upstream of every Shapley run, as in App. C), so its Shapley curve starts at
+    ``char_updates`` cumulative updates. Every curve is the exact MSE against the exact Shapley
+    values. Returns ``(curves, info)`` with seconds per method.
+    """
+    from dataclasses import replace
+
+    from .training import (
+        ExactCharacteristic,
+        ModelCharacteristic,
+        train_characteristic,
+        train_shapley,
+    )
+
+    data = problem.data(kind)
+    exact = problem.shapley_eval(kind)
+    frames, info = [], {"char_updates": int(char_updates)}
+    for method in methods:
+        offset = 0
+        if method == "single-sample":
+            char = SampledCharacteristic.from_state_data(
+                data, seed=cfg.seed + 17, mask_value=cfg.mask_value
+            )
+        elif method == "exact":
+            char = ExactCharacteristic(problem.table(kind))
+        elif method == "model-based":
+            ccfg = replace(cfg, updates=int(char_updates), seed=cfg.seed + 1)
+            model, ccurves = train_characteristic(data, ccfg)
+            char = ModelCharacteristic(model.member(0), cfg.mask_value)
+            offset = int(char_updates)
+            info["char_seconds"] = ccurves.seconds
+        else:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        _, curves = train_shapley(data, char, cfg, exact=exact)
+        info[f"{method}_seconds"] = curves.seconds
+        r, t = curves.exact_mse.shape
+        frames.append(
+            pd.DataFrame(
+                {
+                    "domain": domain,
+                    "kind": kind,
+                    "method": method,
+                    "run": np.repeat(np.arange(r), t),
+                    "update": np.tile(curves.updates + offset, r),
+                    "exact_mse": curves.exact_mse.reshape(-1),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True), info
+
+
+def converged_at(
+    updates: np.ndarray, mean: np.ndarray, *, factor: float = 1.25, tail: int = 3
+) -> float:
+    """First update at which a mean curve is within ``factor`` of its final value (mean of the
+    last ``tail`` evaluations) and stays there."""
+    final = float(np.mean(mean[-tail:]))
+    inside = mean <= factor * final
+    outside = np.flatnonzero(~inside)
+    first = 0 if len(outside) == 0 else outside[-1] + 1
+    return float(updates[min(first, len(updates) - 1)])
+
+
+def sampling_figure(curves: pd.DataFrame, char_updates: dict):
+    """Fig. 3c / Fig. 11: exact MSE against cumulative updates, one panel per (domain, kind);
+    dashed line: end of the characteristic model's pre-training (model-based method)."""
+    import matplotlib.pyplot as plt
+
+    panels = list(dict.fromkeys(zip(curves["domain"], curves["kind"], strict=True)))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 2.8), squeeze=False)
+    colours = {"single-sample": "#2ca02c", "exact": "#1f77b4", "model-based": "#d62728"}
+    g = curves.groupby(["domain", "kind", "method", "update"], sort=False)["exact_mse"]
+    stats = g.agg(["mean", "std", "count"]).reset_index()
+    stats["stderr"] = stats["std"].fillna(0.0) / np.sqrt(stats["count"])
+    for ax, (domain, kind) in zip(axes[0], panels, strict=True):
+        part = stats[(stats["domain"] == domain) & (stats["kind"] == kind)]
+        for method, c in part.groupby("method", sort=False):
+            ax.plot(c["update"], c["mean"], color=colours[method], label=method, lw=1.2)
+            lo = np.maximum(c["mean"] - c["stderr"], 1e-12)
+            ax.fill_between(
+                c["update"], lo, c["mean"] + c["stderr"], color=colours[method], alpha=0.2
+            )
+        ax.axvline(char_updates[(domain, kind)], color="grey", ls="--", lw=0.8)
+        ax.set_yscale("log")
+        ax.set_title(f"{domain}: {kind} Shapley", fontsize=8)
+        ax.set_xlabel("cumulative updates", fontsize=8)
+        ax.set_ylabel("exact MSE", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
