@@ -80,7 +80,7 @@ distclean: clean
 	rm -rf $(VENV)
 
 # --- Action Shapley data (traces and utility tables; owner: Action Shapley I) -------------
-.PHONY: action-shapley-traces action-shapley-tables action-shapley-kubernetes
+.PHONY: action-shapley-traces action-shapley-tables action-shapley-kubernetes action-shapley-checks
 action-shapley-traces: setup
 	$(BIN)/python -m shaprl.action_shapley.cli traces
 
@@ -89,3 +89,6 @@ action-shapley-tables: setup
 
 action-shapley-kubernetes: setup
 	$(BIN)/python -m shaprl.action_shapley.cli kubernetes-sample
+
+action-shapley-checks: setup
+	$(BIN)/python -m shaprl.action_shapley.cli checks

@@ -27,7 +27,7 @@ from .pid_env import ACT_DIM, OBS_DIM, BatchedPIDEnv
 
 @dataclass(frozen=True)
 class SACBudget:
-    total_steps: int = 3000
+    total_steps: int = 6000
     learning_starts: int = 300
     batch_size: int = 32
     hidden: tuple[int, ...] = (16, 16)
