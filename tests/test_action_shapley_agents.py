@@ -35,3 +35,17 @@ def test_a_subsets_agent_does_not_depend_on_its_batch(stats, algo):
     np.testing.assert_allclose(alone["reward"][0], inside["reward"][1], rtol=1e-6, atol=1e-6)
     assert alone["convergence"][0] == inside["convergence"][1]
     assert np.isnan(inside["utility"][3])  # the empty subset: no world model, null
+
+
+def test_batched_and_sb3_agents_reach_the_same_verdicts():
+    """Smoke-size reference check on load-balancing subsets with both verdicts: {w3} (its
+    model sees one saturated configuration; null for every seed in the committed tables) and
+    {w1, w3} (goal met for every seed)."""
+    from shaprl.action_shapley.case_studies import LOAD_BALANCING
+    from shaprl.action_shapley.sb3_reference import reference_check
+
+    traces = load_traces(traces_path(LOAD_BALANCING), LOAD_BALANCING)
+    budget = replace(PPO_BUDGET, total_steps=2048)
+    out = reference_check(LOAD_BALANCING, traces, [4, 5], "ppo", n_seeds=2, budget=budget)
+    assert out.same_verdict.all(), out.to_string()
+    assert out.batched_null.tolist() == [True, False]
