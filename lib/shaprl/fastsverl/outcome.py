@@ -3,7 +3,8 @@
 The outcome characteristic ṽ_{s_e}(C) is the return from the explained state s_e when the
 agent acts with the partial-information policy π̃_{s_e}(C) at s_e and with π elsewhere. One
 network conditioned on (s_e, C) amortises it over all pairs: its input is the current state
-s concatenated with s_e masked by C (the mask value stands for the unknown features).
+s, the explained state s_e and the coalition C (as 0/1 indicators); see
+:func:`outcome_inputs` for why s_e enters unmasked.
 
 * **On-policy** (Eq. 14): a state-value network V(s | s_e, C) trained by TD(0) towards
   r + γ V'(s' | s_e, C) (V' a soft-updated target network) on transitions of the *conditioned
@@ -94,6 +95,16 @@ class OutcomeConfig:
     mask_value: float = MASK_VALUE
 
 
+def outcome_inputs(x: torch.Tensor, xe: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """[x(s), x(s_e), C]: the state, the explained state and the coalition as 0/1 indicators.
+
+    The explained state enters unmasked: the conditioned policy switches to π̃ exactly when
+    s = s_e, which a masked s_e cannot reveal (with C = ∅ every s_e looks the same), so a
+    value conditioned on the masked s_e alone could not learn the on-policy target.
+    """
+    return torch.cat([x, xe, c.to(x.dtype)], dim=-1)
+
+
 class _Setup:
     """Shared tensors: features of every MDP state, the policy, the support and the exact targets."""
 
@@ -114,9 +125,8 @@ class _Setup:
         self.eval_y = torch.as_tensor(problem.table("outcome").reshape(-1), dtype=torch.float32)
 
     def inputs(self, s: torch.Tensor, se: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        """[x(s), x(s_e) masked by C] for MDP state indices s and support positions se."""
-        xe = mask(self.x[self.support[se]], c, self.cfg.mask_value)
-        return torch.cat([self.x[s.clamp_min(0)], xe], dim=-1)
+        """Network input for MDP state indices s, support positions se and coalitions C."""
+        return outcome_inputs(self.x[s.clamp_min(0)], self.x[self.support[se]], c)
 
     def conditioned(self, s: torch.Tensor, se: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """π̂(· | s; s_e, C): π̃_{s_e}(C) where s = s_e, π(s) elsewhere (N, A)."""
@@ -155,8 +165,8 @@ def train_outcome_on_policy(
     rng = np.random.default_rng(cfg.seed)
     sim = TabularSimulator(problem.mdp)
     seeds = member_seeds(cfg.seed, r)
-    net = BatchedMLP(seeds, 2 * f, cfg.hidden, 1)
-    target = BatchedMLP(seeds, 2 * f, cfg.hidden, 1)
+    net = BatchedMLP(seeds, 3 * f, cfg.hidden, 1)
+    target = BatchedMLP(seeds, 3 * f, cfg.hidden, 1)
     target.load_state_dict(net.state_dict())
     opt = _adam(net, cfg.learning_rate)
     cap = cfg.buffer
@@ -260,8 +270,8 @@ def train_outcome_off_policy(
     a_n = problem.mdp.n_actions
     rng = np.random.default_rng(cfg.seed)
     seeds = member_seeds(cfg.seed, r)
-    net = BatchedMLP(seeds, 2 * f, cfg.hidden, a_n)
-    target = BatchedMLP(seeds, 2 * f, cfg.hidden, a_n)
+    net = BatchedMLP(seeds, 3 * f, cfg.hidden, a_n)
+    target = BatchedMLP(seeds, 3 * f, cfg.hidden, a_n)
     target.load_state_dict(net.state_dict())
     opt = _adam(net, cfg.learning_rate)
     bs_all, ba_all = torch.as_tensor(buffer["s"]), torch.as_tensor(buffer["a"])
@@ -324,7 +334,7 @@ class OutcomeModelCharacteristic:
         shape = idx.shape
         se, cc = idx.reshape(-1), c.reshape(-1, c.shape[-1])
         xs = self.states[se]
-        out = self.net(torch.cat([xs, mask(xs, cc, self.mask_value)], -1))[0]  # run 0
+        out = self.net(outcome_inputs(xs, xs, cc))[0]  # run 0
         if self.behaviour is not None:  # off-policy: Eq. 16
             out = (out * self.behaviour(se, cc)).sum(-1, keepdim=True)
         return out.reshape(*shape, 1)

@@ -52,6 +52,9 @@ class TrainConfig:
     mask_value: float = MASK_VALUE
     per_sample_coalitions: bool = False  #: Shapley models: one coalition per sample, not per batch
     paired: bool = False  #: Shapley models: FastSHAP's paired (complementary) coalitions
+    correct_in_training: bool = (
+        False  #: Shapley models: efficiency correction inside the loss (FastSHAP)
+    )
     draw_chunk: int = 64  #: updates whose random draws are made in one call
     run_seeds: tuple[int, ...] | None = None  #: explicit per-run seeds (else from ``seed``)
     stop_below: float | None = None  #: stop once every run's exact MSE is below this
@@ -394,7 +397,10 @@ def train_shapley(
         x = states[idx]
         with torch.no_grad():
             target = characteristic(idx, x, c) - null_all[idx]  # (R, B, m)
-        pred = (model.raw(x) * c[..., None]).sum(-2)
+        phi = model.raw(x)
+        if cfg.correct_in_training:  # FastSHAP: the corrected output enters the loss
+            phi = efficiency_correction(phi, grand_all[idx], null_all[idx])
+        pred = (phi * c[..., None]).sum(-2)
         loss = (pred - target).pow(2).mean(dim=(1, 2)).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
