@@ -113,3 +113,15 @@ def test_ambiguous_tuple_and_unambiguous_keywords():
 def test_uniform_policy_still_fine(lake):
     mdp, _ = lake
     SVERLExplainer(mdp, uniform_policy(mdp)).explain([0], kinds="behaviour")
+
+
+def test_monte_carlo_nan_row_is_named_not_called_unvisited():
+    from shaprl.domains.simulators import taxi_simulator
+    from shaprl.sverl import MonteCarloSVERL
+
+    mdp = T.taxi()
+    rows = mdp.features[:50].astype(float)
+    mc = MonteCarloSVERL(taxi_simulator(), lambda r: np.full((len(r), 6), 1 / 6), rows)
+    with pytest.raises(ValueError, match="NaN") as err:
+        mc.explain([[0.0, 3.0, np.nan, 3.0]], kinds="behaviour")
+    assert "never occurs" not in str(err.value)

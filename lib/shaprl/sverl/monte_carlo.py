@@ -350,6 +350,10 @@ class MonteCarloSVERL:
                 f"explain takes feature rows of length {self.n_features} (a (k, {self.n_features}) "
                 f"array); got shape {np.shape(states)}"
             )
+        if rows.dtype.kind == "f" and not np.isfinite(rows).all():
+            raise ValueError(
+                "an explained feature row contains NaN or infinity; rows must be finite"
+            )
         rows = rows.astype(self.unique.dtype)
         present = (self.unique[None, :, :] == rows[:, None, :]).all(axis=2).any(axis=1)
         if not present.all():
