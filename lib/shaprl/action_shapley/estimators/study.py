@@ -178,3 +178,18 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     out = mean.join(sem)
     out["seeds"] = grouped.size()
     return out.reset_index()
+
+
+def cached_study(game: ValuationGame, label: str, **kwargs) -> pd.DataFrame:
+    """:func:`estimator_study` cached on disk, keyed by the game's table and the arguments."""
+    import hashlib
+
+    from ...repro import cached
+
+    digest = hashlib.sha256(np.ascontiguousarray(game.table()).tobytes()).hexdigest()[:16]
+    config = {
+        "label": label,
+        "table": digest,
+        **{k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()},
+    }
+    return cached("action_shapley_estimator_study", config, lambda: estimator_study(game, **kwargs))
