@@ -80,6 +80,8 @@ def test_route_choice_and_refusals():
         explain_agent(lake_env, agent, route="fast")
     with pytest.raises(TypeError, match="from_callable"):
         explain_agent(lake_env, lambda obs: obs)
+    with pytest.raises(ValueError, match="features="):
+        explain_agent(cart, cart_agent, states=[3], verbose=False)
 
 
 def test_kernel_conditional_recovers_a_gaussian_conditional_mean():

@@ -175,6 +175,11 @@ def explain_agent(
                 env, agent, states, features, kinds, gamma, n_permutations, **budget
             )
         else:
+            if states is not None:
+                raise ValueError(
+                    "this environment's states have no indices: name them by observation, "
+                    "features=[...]"
+                )
             out = _monte_carlo_continuous(env, agent, features, kinds, gamma, conditional, **budget)
     else:
         out = _amortised(env, agent, states, features, kinds, seed, amortised_options)
