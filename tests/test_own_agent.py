@@ -169,3 +169,20 @@ def test_amortised_route_returns_the_same_explanation_type():
         explain_agent(
             cart, agent, features=obs[:5], kinds="outcome", route="amortised", verbose=False
         )
+
+
+def test_conditional_errors_and_labels():
+    sample = np.random.default_rng(1).normal(size=(200, 2))
+    agent = from_callable(lambda o: o[:, :1], output="actions", n_actions=1)
+    far = np.array([50.0, 50.0])  # far outside the sample: no neighbour under a narrow kernel
+    with pytest.raises(ValueError, match="widen the conditional"):
+        ApproximateMonteCarloSVERL(
+            agent, sample, conditional=Conditional("kernel", bandwidth=0.01)
+        ).explain(far, "behaviour")
+    with pytest.raises(ValueError, match="conditional method"):
+        Conditional("gaussian")
+    with pytest.raises(ValueError, match="NaN"):
+        ApproximateMonteCarloSVERL(agent, sample).explain([np.nan, 0.0], "behaviour")
+    with pytest.raises(ValueError, match="outcome needs a simulator"):
+        ApproximateMonteCarloSVERL(agent, sample).explain(sample[0], "outcome")
+    assert Conditional("knn", k=7).label == "7 nearest neighbours"

@@ -423,7 +423,7 @@ def _weighted(w: np.ndarray, boot: np.ndarray, targets: np.ndarray, own: np.ndar
     """
     num = np.einsum("nk,nb,nm->kbm", w, boot, targets)
     den = np.einsum("nk,nb->kb", w, boot)[:, :, None]
-    if (den[:, 0] <= 0).any():
+    if (den[:-1, 0] <= 0).any():  # the full coalition is replaced by the agent's own output
         raise ValueError(
             "no sample state falls in the explained state's neighbourhood for some coalition; "
             "widen the conditional (larger bandwidth, k or fewer bins) or collect more states"
