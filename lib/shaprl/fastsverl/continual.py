@@ -232,3 +232,71 @@ def continual_run(env, mdp: TabularMDP, dqn: DQNConfig, cfg: ContinualConfig) ->
     seconds["total"] = total
     updates = {g.ratio: g.updates for g in hook.groups}
     return ContinualResult(pd.DataFrame(hook.records), seconds, updates, agent)
+
+
+# -- summaries and figures of Fig. 3b / App. E Fig. 10 -----------------------------------------------
+def peak_table(
+    summary: pd.DataFrame, agent: pd.DataFrame, after: dict[str, int] | None = None
+) -> pd.DataFrame:
+    """Per (domain, kind, ratio): the peak mean exact MSE after the agent starts learning
+    (checkpoints after step ``after[domain]``, default 0), its step, the step of
+    the largest rise in the mean expected return between checkpoints, and whether the peak lies
+    within two checkpoints of that rise.
+
+    ``summary``: :func:`~shaprl.fastsverl.off_policy.summarise_curves` of the checkpoints with
+    conditions named ``"<ratio>:1"``; ``agent``: mean ``expected_return`` per (domain, kind, step).
+    """
+    rows = []
+    for (dom, kind), part in summary.groupby(["domain", "kind"], sort=False):
+        a = agent[(agent["domain"] == dom) & (agent["kind"] == kind)].sort_values("step")
+        steps = a["step"].to_numpy()
+        rise = np.diff(a["expected_return"].to_numpy())
+        rise_step = float(steps[1:][np.nanargmax(rise)]) if np.isfinite(rise).any() else np.nan
+        gap = float(np.median(np.diff(steps))) if len(steps) > 1 else np.nan
+        start = (after or {}).get(dom, 0)
+        for cond, c in part[part["update"] > start].groupby("condition", sort=False):
+            i = int(np.nanargmax(c["mean"].to_numpy()))
+            peak_step = float(c["update"].iloc[i])
+            rows.append(
+                {
+                    "domain": dom,
+                    "kind": kind,
+                    "ratio": int(cond.split(":")[0]),
+                    "peak exact MSE": float(c["mean"].iloc[i]),
+                    "stderr at peak": float(c["stderr"].iloc[i]),
+                    "peak step": peak_step,
+                    "final exact MSE": float(c["mean"].iloc[-1]),
+                    "return rise step": rise_step,
+                    "coincides": bool(abs(peak_step - rise_step) <= 2 * gap),
+                }
+            )
+    return pd.DataFrame(rows).sort_values(["domain", "kind", "ratio"]).reset_index(drop=True)
+
+
+def plot_panel(axes, summary: pd.DataFrame, agent: pd.DataFrame, domain: str, kind: str) -> None:
+    """Three stacked axes: exact MSE per ratio (mean ± stderr), expected return, DQN loss."""
+    part = summary[(summary["domain"] == domain) & (summary["kind"] == kind)]
+    colours = {"1:1": "#d62728", "2:1": "#ff7f0e", "10:1": "#2ca02c", "50:1": "#1f77b4"}
+    for cond, c in part.groupby("condition", sort=False):
+        c = c.sort_values("update")
+        se = c["stderr"].fillna(0.0)
+        axes[0].plot(c["update"], c["mean"], label=cond, color=colours.get(cond), lw=1.2)
+        axes[0].fill_between(
+            c["update"],
+            np.maximum(c["mean"] - se, 1e-12),
+            c["mean"] + se,
+            color=colours.get(cond),
+            alpha=0.2,
+        )
+    axes[0].set_yscale("log")
+    axes[0].set_title(f"{domain}: {kind} Shapley", fontsize=8)
+    axes[0].set_ylabel("exact MSE", fontsize=8)
+    axes[0].legend(fontsize=6)
+    a = agent[(agent["domain"] == domain) & (agent["kind"] == kind)].sort_values("step")
+    axes[1].plot(a["step"], a["expected_return"], color="k", lw=1.0)
+    axes[1].set_ylabel("expected return", fontsize=8)
+    axes[2].plot(a["step"], a["dqn_loss"], color="grey", lw=1.0)
+    axes[2].set_ylabel("DQN loss", fontsize=8)
+    axes[2].set_xlabel("environment steps", fontsize=8)
+    for ax in axes:
+        ax.tick_params(labelsize=7)
