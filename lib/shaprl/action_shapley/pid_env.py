@@ -93,7 +93,9 @@ class BatchedPIDEnv:
             pick = (self.episode % self.starts.shape[1])[..., None].expand(-1, -1, 2)
             a = torch.gather(self.starts, 1, pick)
             self.episode = torch.where(idx, self.episode + self.E, self.episode)
-        s0, _ = self._predict(torch.full((self.R, self.E), self.case.threshold), a)
+        s0, _ = self._predict(
+            torch.full((self.R, self.E), self.case.threshold, device=self.a0.device), a
+        )
         m = idx
         self.a = torch.where(m[..., None], a, self.a)
         self.s = torch.where(m, s0, self.s)
