@@ -156,3 +156,20 @@ def test_fast_path_for_buffer_states_matches_brute_force(buf, seed):
     for s, d in zip(idx, drawn, strict=True):
         brute = index.matches(rows[s], c)
         assert (d == -1) if len(brute) == 0 else (d in brute)
+
+
+def test_sampled_behaviour_for_the_outcome_characteristic():
+    from shaprl.fastsverl import outcome
+
+    prob = _gridworld_problem()
+    beh = ss.sampled_behaviour(prob, seed=0)
+    table = prob.table("behaviour")
+    n = len(prob.support)
+    for code in range(4):
+        c = torch.as_tensor(np.tile([code & 1, code >> 1 & 1], (n * 3_000, 1)).astype(bool))
+        se = torch.arange(n).repeat(3_000)
+        est = beh(se, c).reshape(3_000, n, -1).mean(0).numpy()
+        np.testing.assert_allclose(est, table[:, code], atol=0.05)
+    cfg = outcome.OutcomeConfig(updates=300, eval_every=150, n_runs=1, n_envs=4)
+    _, curves = outcome.train_outcome_on_policy(prob, beh, cfg)
+    assert curves.exact_mse[0, -1] < curves.exact_mse[0, 0]

@@ -370,3 +370,27 @@ def sampling_figure(curves: pd.DataFrame, char_updates: dict):
         ax.legend(fontsize=6)
     fig.tight_layout()
     return fig
+
+
+def sampled_behaviour(problem, *, seed: int = 0, mask_value: float = MASK_VALUE):
+    """Single-sample behaviour for the on-policy outcome characteristic (App. F, Eq. 48).
+
+    Returns a :data:`~shaprl.fastsverl.outcome.Behaviour`: given explained states ``se``
+    (positions in ``problem.support``) and coalitions ``c``, it draws s' ~ p^pi(. | s_e^C) from
+    the problem's training buffer and returns pi(s', .) -- the action distribution the
+    conditioned policy uses at s = s_e in place of a behaviour characteristic model.
+    """
+    states = problem.states
+    counts = np.bincount(problem.train, minlength=len(states))
+    index = ConditionalIndex(states, counts=counts, mask_value=mask_value)
+    table = torch.as_tensor(problem.targets("behaviour"), dtype=torch.float32)
+    rng = np.random.default_rng(seed)
+
+    def behaviour(se: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        se = se.reshape(-1).cpu().numpy()
+        drawn = index.sample(index.states[se], c.reshape(len(se), -1).cpu().numpy(), rng)
+        if (drawn < 0).any():
+            raise ValueError("an explained state matches no buffer state on its coalition")
+        return table[torch.as_tensor(drawn)]
+
+    return behaviour
