@@ -363,7 +363,8 @@ def sampling_figure(curves: pd.DataFrame, char_updates: dict):
             )
         ax.axvline(char_updates[(domain, kind)], color="grey", ls="--", lw=0.8)
         ax.set_yscale("log")
-        ax.set_title(f"{domain}: {kind} Shapley", fontsize=8)
+        title = kind if "characteristic" in kind else f"{kind} Shapley"
+        ax.set_title(f"{domain}: {title}", fontsize=8)
         ax.set_xlabel("cumulative updates", fontsize=8)
         ax.set_ylabel("exact MSE", fontsize=8)
         ax.tick_params(labelsize=7)
@@ -394,3 +395,43 @@ def sampled_behaviour(problem, *, seed: int = 0, mask_value: float = MASK_VALUE)
         return table[torch.as_tensor(drawn)]
 
     return behaviour
+
+
+def outcome_sampling_curves(
+    problem, cfg, *, char_updates: int, hidden: tuple[int, ...] = (64, 64), domain: str = ""
+) -> pd.DataFrame:
+    """On-policy outcome characteristic (Eq. 14) with sampled, exact and model-based behaviour.
+
+    ``cfg`` is an :class:`~shaprl.fastsverl.outcome.OutcomeConfig`. The model-based upstream
+    is a behaviour characteristic model trained for ``char_updates`` updates (its first run),
+    and its curve is shifted by them. Returns a tidy frame like :func:`sampling_curves`
+    (``kind = "outcome characteristic"``).
+    """
+    from .outcome import exact_behaviour, model_behaviour, train_outcome_on_policy
+    from .training import TrainConfig, train_characteristic
+
+    ups = {"single-sample": (sampled_behaviour(problem, seed=cfg.seed + 17), 0)}
+    ups["exact"] = (exact_behaviour(problem), 0)
+    ccfg = TrainConfig(hidden=hidden, updates=int(char_updates), seed=cfg.seed + 1)
+    model, _ = train_characteristic(problem.data("behaviour"), ccfg)
+    ups["model-based"] = (
+        model_behaviour(problem, model.member(0), cfg.mask_value),
+        int(char_updates),
+    )
+    frames = []
+    for method, (behaviour, offset) in ups.items():
+        _, curves = train_outcome_on_policy(problem, behaviour, cfg)
+        r, t = curves.exact_mse.shape
+        frames.append(
+            pd.DataFrame(
+                {
+                    "domain": domain,
+                    "kind": "outcome characteristic",
+                    "method": method,
+                    "run": np.repeat(np.arange(r), t),
+                    "update": np.tile(curves.updates + offset, r),
+                    "exact_mse": curves.exact_mse.reshape(-1),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
