@@ -6,14 +6,13 @@ the serial run exactly: every job carries its own seed, so results never depend 
 backend or the worker count.
 """
 
+import distributed  # pinned in requirements.txt: a missing install fails here, not skips
 import numpy as np
 import pytest
 from joblib import parallel_config
 
 from shaprl.domains.simulators import taxi_simulator
 from shaprl.sverl import collect_states
-
-distributed = pytest.importorskip("distributed")
 
 
 @pytest.fixture(scope="module")
