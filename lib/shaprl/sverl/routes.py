@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-import gymnasium as gym
 import numpy as np
 
 from .explainer import KINDS, SVERLExplainer, check_kinds
@@ -155,7 +154,10 @@ def explain_agent(
     if route not in ROUTES:
         raise ValueError(f"route must be one of {ROUTES}; got {route!r}")
     kinds = check_kinds(kinds)
-    env = gym.make(env) if isinstance(env, str) else env
+    if isinstance(env, str):
+        import gymnasium as gym
+
+        env = gym.make(env)
     agent = as_agent(agent)
     n_requested = None
     if states is not None or features is not None:
@@ -210,6 +212,8 @@ def _exact(env, agent, states, features, kinds, gamma) -> Explanation:
 def _monte_carlo_tabular(
     env, agent, states, features, kinds, gamma, n_permutations, *, n_samples, n_rollouts, seed
 ) -> Explanation:
+    import gymnasium as gym
+
     from ..domains.gym_tabular import gym_tabular
     from .monte_carlo import MonteCarloSVERL
     from .simulators import collect_states
@@ -246,6 +250,8 @@ def _monte_carlo_tabular(
 def _monte_carlo_continuous(
     env, agent, features, kinds, gamma, conditional, *, n_samples, n_rollouts, seed
 ) -> Explanation:
+    import gymnasium as gym
+
     from .continuous import ApproximateMonteCarloSVERL, ClassicControlSimulator, collect_visited
 
     spec = env.spec
