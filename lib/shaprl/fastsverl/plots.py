@@ -23,6 +23,7 @@ def accuracy_figure(curves: pd.DataFrame):
     the exact and the learned upstream characteristic.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     domains = list(dict.fromkeys(curves["domain"]))
     panels = list(dict.fromkeys(zip(curves["model"], curves["kind"], strict=True)))
@@ -51,8 +52,9 @@ def accuracy_figure(curves: pd.DataFrame):
                     alpha=0.25,
                 )
             ax.set_yscale("log")
+            ax.yaxis.set_minor_formatter(NullFormatter())
             ax.axhline(0.01, color="grey", lw=0.7, ls=":")
-            ax.set_title(f"{dom}: {kind} {model}", fontsize=8)
+            ax.set_title(f"{dom}: {model if kind in model else f'{kind} {model}'}", fontsize=8)
             ax.tick_params(labelsize=7)
             if i == len(panels) - 1:
                 ax.set_xlabel("updates", fontsize=8)
@@ -66,6 +68,7 @@ def accuracy_figure(curves: pd.DataFrame):
 def scaling_figure(table: pd.DataFrame, *, value: str = "updates"):
     """Fig. 2 / App. Fig. 5: updates to target against number of states, log-log, per dims."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     models = list(dict.fromkeys(table["model"]))
     fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.2), squeeze=False)
@@ -84,9 +87,14 @@ def scaling_figure(table: pd.DataFrame, *, value: str = "updates"):
             )
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ticks = sorted(set(part["states"]))
+        ax.set_xticks(ticks, labels=[str(t) for t in ticks], fontsize=7)
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.tick_params(axis="y", labelsize=7)
         ax.set_xlabel("number of states", fontsize=8)
         ax.set_ylabel(f"{value} to target", fontsize=8)
         ax.set_title(model, fontsize=9)
         ax.legend(fontsize=7)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     return fig
