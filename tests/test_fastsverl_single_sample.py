@@ -173,3 +173,32 @@ def test_sampled_behaviour_for_the_outcome_characteristic():
     cfg = outcome.OutcomeConfig(updates=300, eval_every=150, n_runs=1, n_envs=4)
     _, curves = outcome.train_outcome_on_policy(prob, beh, cfg)
     assert curves.exact_mse[0, -1] < curves.exact_mse[0, 0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(buffers(), st.integers(0, 2**31 - 1))
+def test_streaming_index_for_many_features_matches_brute_force(buf, seed):
+    rows, queries, coalitions = buf
+    queries[::2] = rows[np.arange(0, len(queries), 2) % len(rows)]
+    index = ss.ConditionalIndex(rows, cache_features=0)  # force the many-feature path
+    assert index.streaming
+    rng = np.random.default_rng(seed)
+    drawn = index.sample(queries, coalitions, rng)
+    for q, c, d in zip(queries, coalitions, drawn, strict=True):
+        brute = index.matches(q, c)
+        assert (d == -1) if len(brute) == 0 else (d in brute)
+    idx = np.arange(len(index.states))
+    fast = index.sample_states(idx, coalitions[0], rng)
+    for s, d in zip(idx, fast, strict=True):
+        assert d in index.matches(index.states[s], coalitions[0])
+    assert index.builds == 0  # nothing cached
+
+
+def test_streaming_index_draws_in_proportion_to_counts():
+    rows = np.array([[0, 0], [0, 1], [0, 1], [0, 1], [1, 1], [0, 2], [0, 2]], float)
+    index = ss.ConditionalIndex(rows, cache_features=0)
+    drawn = index.sample(
+        np.tile([[0.0, 5.0]], (30_000, 1)), np.array([True, False]), np.random.default_rng(0)
+    )
+    freq = np.bincount(drawn, minlength=len(index.states)) / len(drawn)
+    np.testing.assert_allclose(freq, [1 / 6, 3 / 6, 2 / 6, 0.0], atol=0.01)

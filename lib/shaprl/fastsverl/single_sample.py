@@ -16,9 +16,15 @@ the matching buffer entries. :class:`ConditionalIndex` builds, per coalition C, 
 every distinct buffer state masked to C, sorts the hashes once, and keeps CSR-style group
 offsets into the sorted order together with cumulative buffer counts; a query is then a
 binary search plus one uniform integer. Per coalition the build is O(U log U) for U distinct
-states (cached, least recently used first out), a batch of Q queries O(Q log U). Each draw
-is verified against the query on C, so a hash collision (probability ~ U**2 / 2**64 per
-coalition) costs a brute-force fallback, never a wrong sample.
+states (cached, least recently used first out), a batch of Q queries O(Q log U). That suits
+few features (2**F coalitions repeat). With many features (Mastermind-463: F = 36) a coalition
+is almost never seen twice, so the index streams instead: every distinct state keeps one
+64-bit hash per (feature, value), a coalition's hash of a row is the wrapping sum over its
+known features (O(U |C|), no sort), rows are matched to the batch's <= Q distinct query
+hashes by binary search, and only the matches are grouped (a radix sort of small group ids;
+CSR offsets and cumulative counts as above). Each draw is verified against the query on C,
+so a hash collision (probability ~ U**2 / 2**64 per coalition) costs a brute-force fallback,
+never a wrong sample.
 """
 
 from __future__ import annotations
@@ -57,6 +63,15 @@ def masked_hash(
     return h
 
 
+def feature_hashes(rows: np.ndarray) -> np.ndarray:
+    """``(N, F)`` 64-bit hashes of each (feature, value); a coalition's hash of a row is the
+    wrapping sum of its known features' hashes (unknown features add nothing)."""
+    bits = np.ascontiguousarray(np.asarray(rows, np.float64) + 0.0).view(np.uint64)
+    salts = _mix(np.arange(1, rows.shape[1] + 1, dtype=np.uint64) * _MULT)
+    with np.errstate(over="ignore"):
+        return _mix(bits * _MULT + salts[None, :])
+
+
 @dataclass
 class _Groups:
     keys: np.ndarray  #: (U',) sorted hashes of the masked buffer states
@@ -81,6 +96,7 @@ class ConditionalIndex:
         counts: np.ndarray | None = None,
         mask_value: float = MASK_VALUE,
         max_cached_rows: int = 20_000_000,
+        cache_features: int = 16,
     ) -> None:
         rows = np.asarray(rows, np.float64)
         if rows.ndim != 2 or len(rows) == 0:
@@ -102,6 +118,13 @@ class ConditionalIndex:
         self._cache: OrderedDict[bytes, _Groups] = OrderedDict()
         self._max_cached = max(1, int(max_cached_rows) // max(1, len(self.states)))
         self.builds = 0  #: number of coalition groupings built (cache misses)
+        # Many features: coalitions rarely repeat, so group per query batch instead (streaming)
+        self.streaming = self.n_features > cache_features
+        if self.streaming:
+            self._present = np.flatnonzero(self.counts > 0)
+            self._hash_all = feature_hashes(self.states)
+            # (F, U') feature-major: a coalition's rows of it are contiguous to sum
+            self._hash_present_t = np.ascontiguousarray(self._hash_all[self._present].T)
 
     # -- per-coalition groups -----------------------------------------------------------------
     def groups(self, coalition: np.ndarray) -> _Groups:
@@ -127,6 +150,41 @@ class ConditionalIndex:
             self._cache.popitem(last=False)
         return groups
 
+    def _stream(self, query_hash: np.ndarray, coalition: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Draws for queries (their per-feature hashes) on one coalition, without a full sort.
+
+        The coalition's hash of a row is the sum (mod 2**64) of its known features' hashes;
+        buffer rows are matched to the <= Q distinct query hashes by binary search, then only
+        the matching rows are grouped (a radix sort of small group ids).
+        """
+        c = np.asarray(coalition, bool)
+        h_all = self._hash_present_t[c].sum(axis=0, dtype=np.uint64)
+        qh = query_hash[:, c].sum(axis=1, dtype=np.uint64)
+        uq, qinv = np.unique(qh, return_inverse=True)
+        low = (uq & np.uint64(0xFFFF)).astype(np.int64)
+        if len(np.unique(low)) == len(uq):  # a direct table on the low 16 bits (no search)
+            table = np.full(1 << 16, len(uq), np.int64)
+            table[low] = np.arange(len(uq))
+            pos = table[(h_all & np.uint64(0xFFFF)).astype(np.int64)]
+            cand = np.flatnonzero(pos < len(uq))
+            sel = cand[uq[pos[cand]] == h_all[cand]]
+        else:
+            pos = np.minimum(np.searchsorted(uq, h_all), len(uq) - 1)
+            sel = np.flatnonzero(uq[pos] == h_all)
+        gid = pos[sel].astype(np.int16 if len(uq) < 2**15 else np.int64)
+        order = np.argsort(gid, kind="stable")
+        members = self._present[sel[order]]
+        if len(members) == 0:
+            return np.full(len(qh), -1, np.int64)
+        cum = np.concatenate([[0], np.cumsum(self.counts[members])])
+        gs = gid[order]
+        lo = np.searchsorted(gs, qinv.reshape(-1), side="left")
+        hi = np.searchsorted(gs, qinv.reshape(-1), side="right")
+        total = cum[hi] - cum[lo]
+        t = cum[lo] + np.minimum((u * total).astype(np.int64), np.maximum(total - 1, 0))
+        p = np.clip(np.searchsorted(cum, t, side="right") - 1, 0, len(members) - 1)
+        return np.where(hi > lo, members[p], -1)
+
     # -- queries ---------------------------------------------------------------------------
     def sample(
         self, queries: np.ndarray, coalitions: np.ndarray, rng: np.random.Generator
@@ -145,9 +203,13 @@ class ConditionalIndex:
         uniq, which = np.unique(packed, axis=0, return_inverse=True)
         which = which.reshape(-1)
         u = rng.random(len(queries))
+        q_hash = feature_hashes(queries) if self.streaming else None
         for g in range(len(uniq)):
             sel = np.flatnonzero(which == g)
             c = coalitions[sel[0]]
+            if self.streaming:
+                out[sel] = self._stream(q_hash[sel], c, u[sel])
+                continue
             grp = self.groups(c)
             qh = masked_hash(queries[sel], c, self.mask_value)
             lo = np.searchsorted(grp.keys, qh, side="left")
@@ -169,6 +231,11 @@ class ConditionalIndex:
         """Fast path: queries that are distinct states of the index, one coalition for all."""
         state_idx = np.asarray(state_idx, np.int64)
         c = np.asarray(coalition, bool)
+        if self.streaming:
+            drawn = self._stream(self._hash_all[state_idx], c, rng.random(len(state_idx)))
+            queries = self.states[state_idx]
+            self._verify(queries, np.broadcast_to(c, queries.shape), drawn, rng)
+            return drawn
         grp = self.groups(c)
         lo, hi = grp.lo[state_idx], grp.hi[state_idx]
         total = grp.cum[hi] - grp.cum[lo]
