@@ -24,6 +24,7 @@ import ast
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -263,6 +264,7 @@ def run(profile: str, selection: str = "", params_text: str = "", force: bool = 
             atomic_write_text(stamp_path, json.dumps(record) + "\n")
             print(f"[done] {path.stem}: {seconds:.1f} s", flush=True)
     except Interrupted as stop:
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # the dying cell's task
         if tmp is not None:
             tmp.unlink(missing_ok=True)
         if current is not None:
@@ -275,6 +277,13 @@ def run(profile: str, selection: str = "", params_text: str = "", force: bool = 
             file=sys.stderr,
         )
         write_index(figures)
+        # The interrupted cell's asyncio task may still report "kernel died" while the
+        # interpreter exits: send what is left of this process's stderr to the run's log.
+        log = build / f"{current.stem if current is not None else 'runner'}.kernel.log"
+        sys.stderr.flush()
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 2)
+        os.close(fd)
         return 128 + stop.signum
     finally:
         for sig, handler in previous.items():
