@@ -6,6 +6,8 @@ the seeds (mean and standard error). The paper's estimators value Action Shapley
 library baselines value the penalty game (null -> ``penalty``), so their MAE (and
 ``spearman_own``) is measured against that game's exact Shapley or Banzhaf values, and their
 ``spearman``/``top_k``/``same_selection`` against exact Action Shapley (ranks only).
+``U(selected)`` is the table's utility of the training set each estimate selects (the
+agent trained on it), so the selections can be compared by what they deliver.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from tqdm import tqdm
 
 from ..game import TableGame, ValuationGame
 from . import baselines as bl
-from .compare import accuracy, exact_reference, spearman
+from .compare import accuracy, exact_reference, selected_set, spearman
 from .cutoff import algorithm1
 from .result import ActionShapleyResult
 from .stratified import algorithm2, hybrid
@@ -154,6 +156,7 @@ def estimator_study(
         result = est.run(target, int(budget), int(seed))
         own = exact_of[est.values_of]
         scores = accuracy(result, reference, reference_values=own)
+        chosen = selected_set(result, reference)
         rows.append(
             {
                 "estimator": est.name,
@@ -164,6 +167,9 @@ def estimator_study(
                 **scores,
                 "spearman_own": spearman(result.values, own),
                 "max_abs_error": float(np.max(np.abs(result.values - own))),
+                "selected": "{" + ", ".join(game.names[k] for k in chosen) + "}",
+                "U(selected)": (u_sel := game.utility(sum(1 << k for k in chosen))),
+                "selected null": float(np.isnan(u_sel)),
             }
         )
     return pd.DataFrame(rows)
@@ -172,6 +178,7 @@ def estimator_study(
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard error over seeds, per estimator and budget."""
     metrics = ["evaluations", "spearman", "top_k", "mae", "same_selection", "spearman_own"]
+    metrics += ["U(selected)", "selected null"] if "U(selected)" in frame else []
     grouped = frame.groupby(["estimator", "budget"], sort=False)[metrics]
     mean = grouped.mean()
     sem = grouped.sem(ddof=1).fillna(0.0).add_suffix("_se")
