@@ -420,3 +420,26 @@ def eq2_claims(t7: pd.DataFrame) -> list[dict]:
             f"utilities: it saves at most {k8s['Pcomp (at most)']:.1%}",
         ),
     ]
+
+
+def penalty_game_ceiling(label: str, game: TableGame, reference: ActionShapleyResult) -> dict:
+    """How well the *exact* values of the baselines' penalty game rank like Action Shapley.
+
+    No estimator of the penalty game can do better than its exact values, so this is the
+    ceiling of every library baseline (Spearman on the dispensable points, same selection).
+    """
+    from .baselines import PenaltyGame, exact_banzhaf, exact_penalty_shapley, worst_utility_penalty
+    from .compare import spearman
+
+    penalised = PenaltyGame(game, worst_utility_penalty(game))
+    keep = np.array([k not in reference.indispensable for k in range(game.n_players)])
+    best = select_training_set(reference.values, reference.global_theta, reference.indispensable)
+    out = {"case study": label, "penalty": penalised.penalty}
+    for name, values in (
+        ("Shapley", exact_penalty_shapley(penalised)),
+        ("Banzhaf", exact_banzhaf(penalised)),
+    ):
+        chosen = select_training_set(values, reference.global_theta, reference.indispensable)
+        out[f"Spearman (penalty {name}, AS)"] = spearman(values[keep], reference.values[keep])
+        out[f"same selection ({name})"] = chosen == best
+    return out
