@@ -217,7 +217,8 @@ def validate_case(
     game, _ = load_case_game(case_key, algo, seed=seed)
     ref = exact_reference(game)
     named, pool = candidate_sets(ref, pool_size, seed=0)
-    masks = np.unique(np.r_[list(named.values()), pool])
+    chosen = estimator_selections(game, ref)
+    masks = np.unique(np.r_[list(named.values()), pool, list(chosen.values())])
     config = {"case": case_key, "algo": algo, "seed": seed, "table": table_digest(game),
               "masks": masks.tolist(), "episodes": episodes, "budget": budget}  # fmt: skip
     runs = cached(
@@ -226,7 +227,8 @@ def validate_case(
         lambda: train_and_run(case_key, masks, episodes, algo=algo, seed=seed, budget=budget),
     )
     table = episode_table(runs, named, pool, per_episode, seed=0)
-    return {"ref": ref, "named": named, "pool": pool, "runs": runs, "episodes": table}
+    return {"ref": ref, "named": named, "pool": pool, "runs": runs, "episodes": table,
+            "chosen": chosen}  # fmt: skip
 
 
 def episode_claims(val: pd.DataFrame, res: dict, per_episode: dict[str, int]) -> list[dict]:
@@ -273,3 +275,40 @@ def episode_claims(val: pd.DataFrame, res: dict, per_episode: dict[str, int]) ->
             measured=best_vs("all data"),
         ),
     ]
+
+
+def estimator_selections(
+    game, reference: ActionShapleyResult, samples_per_size: int = 8, seed: int = 0
+) -> dict[str, int]:
+    """The training set (mask) each estimator selects: the paper's estimators at
+    ``samples_per_size``, the library baselines at the full budget ``2**n`` (at most 4,096
+    distinct evaluations), one seed."""
+    from . import study
+    from .baselines import PenaltyGame, worst_utility_penalty
+    from .compare import selected_set
+
+    penalised = PenaltyGame(game, worst_utility_penalty(game))
+    out = {"exact": sum(1 << k for k in selected_set(reference, reference))}
+    for name, est in study.ESTIMATORS.items():
+        budget = {"none": 0, "samples per size": samples_per_size}.get(
+            est.knob, min(1 << game.n_players, 4096)
+        )
+        target = game if est.values_of == "action shapley" else penalised
+        result = est.run(target, budget, seed)
+        out[name] = int(sum(1 << k for k in selected_set(result, reference)))
+    return out
+
+
+def selection_rewards(res: dict, names) -> pd.DataFrame:
+    """Mean reward over episodes of the agent of the set each estimator selects."""
+    rows = []
+    for case, r in res.items():
+        column = {int(m): i for i, m in enumerate(r["runs"]["masks"])}
+        for est, mask in r["chosen"].items():
+            rewards = r["runs"]["reward"][:, column[mask]]
+            label = "{" + ", ".join(n for k, n in enumerate(names[case]) if mask >> k & 1) + "}"
+            rows.append({"case study": case, "estimator": est, "selected": label,
+                         "same as exact": mask == r["chosen"]["exact"],
+                         "mean reward": float(rewards.mean()),
+                         "s.e.": float(rewards.std(ddof=1) / np.sqrt(rewards.size))})  # fmt: skip
+    return pd.DataFrame(rows)
