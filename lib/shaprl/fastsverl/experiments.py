@@ -466,3 +466,183 @@ def design_choices(
             }
         )
     return pd.DataFrame(rows)
+
+
+# -- notebook budgets and summaries ----------------------------------------------------------------
+def _d(**kw: Any) -> dict[str, Any]:
+    return kw
+
+
+#: Notebook 30: per domain the DQN steps, updates (behaviour char., prediction char., Shapley),
+#: runs, evaluation interval and (optionally) the outcome budget; ``choices``: the open-choices run.
+ACCURACY_PROFILES: dict[str, dict[str, Any]] = {
+    "smoke": _d(
+        choices=_d(updates=30, runs=2),
+        domains={
+            "Gridworld": _d(dqn=3_000, upd=(80, 80, 80), runs=2, every=40),  # 2k: a looping policy
+            "Mastermind-222": _d(
+                dqn=2_000,
+                upd=(80, 80, 80),
+                runs=2,
+                every=40,
+                outcome=_d(on=60, off=60, buffer=1_000, runs=2),
+            ),
+        },
+    ),
+    "quick": _d(
+        choices=_d(updates=1_240, runs=4),
+        domains={
+            "Gridworld": _d(dqn=30_000, upd=(1_860, 1_860, 1_240), runs=8, every=62),
+            "Mastermind-222": _d(
+                dqn=60_000,
+                upd=(2_480, 2_480, 1_860),
+                runs=8,
+                every=62,
+                outcome=_d(on=2_500, off=2_500, buffer=50_000, runs=4),
+            ),
+            "Mastermind-333": _d(dqn=40_000, upd=(2_000, 2_000, 1_500), runs=3, every=250),
+        },
+    ),
+    "paper": _d(
+        choices=_d(updates=3_100, runs=20),
+        domains={
+            "Gridworld": _d(
+                dqn=50_000,
+                upd=(3_100, 1_860, 1_240),
+                runs=20,
+                every=62,
+                outcome=_d(on=12_500, off=200_000, buffer=100_000, runs=20),
+            ),
+            "Mastermind-222": _d(
+                dqn=100_000,
+                upd=(3_100, 4_960, 3_100),
+                runs=20,
+                every=62,
+                outcome=_d(on=12_500, off=200_000, buffer=100_000, runs=20),
+            ),
+            "Mastermind-333": _d(dqn=1_000_000, upd=(62_000, 124_000, 18_600), runs=20, every=620),
+        },
+    ),
+}
+
+
+def domain_accuracy(
+    name: str, problem: TabularProblem, budget: dict[str, Any], seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`accuracy_curves` of one domain with a notebook budget, cached on disk."""
+    from ..repro import cached
+
+    kinds = ("behaviour", "prediction") if name == "Mastermind-333" else KINDS_ALL
+    acc = AccuracyBudget(
+        *budget["upd"],
+        n_runs=budget["runs"],
+        eval_every=budget["every"],
+        seed=seed,
+        hidden=DOMAINS[name]["hidden"],
+        kinds=kinds,
+    )
+    o = budget.get("outcome")
+    outcome = o and OutcomeBudget(o["on"], o["off"], o["buffer"], n_runs=o["runs"], seed=seed)
+    key = {
+        "domain": name,
+        "dqn": budget["dqn"],
+        "seed": seed,
+        "budget": asdict(acc),
+        "outcome": repr(outcome),
+    }
+    return cached(
+        "fastsverl_accuracy",
+        key,
+        lambda: accuracy_curves(problem, acc, domain=name, outcome=outcome),
+    )
+
+
+KINDS_ALL = ("behaviour", "prediction", "outcome")
+
+
+def off_policy_comparison(curves: pd.DataFrame) -> pd.DataFrame:
+    """Per domain: mean exact MSE of the on- and off-policy outcome characteristic (exact upstream)."""
+    sel = curves[
+        curves.model.str.startswith("outcome characteristic") & (curves.upstream == "exact")
+    ]
+    mean = sel.groupby(["domain", "model", "update"]).exact_mse.mean().unstack("model")
+    rows = []
+    for dom, g in mean.groupby(level="domain"):
+        on, off = g["outcome characteristic (on-policy)"], g["outcome characteristic (off-policy)"]
+        rows.append(
+            {
+                "domain": dom,
+                "on-policy final": on.iloc[-1],
+                "off-policy final": off.iloc[-1],
+                "off-policy lower over the curve": bool(off.iloc[1:].mean() < on.iloc[1:].mean()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+#: Notebook 31: cubes {dims: [sides]}, explanation kinds, runs and the update cap per model.
+SCALING_PROFILES: dict[str, dict[str, Any]] = {
+    "smoke": _d(cubes={2: [2, 3], 3: [2]}, kinds=("behaviour",), runs=2, max_updates=1_500),
+    "quick": _d(
+        cubes={2: [2, 3, 4, 5], 3: [2, 3, 4], 4: [2, 3], 5: [2]},
+        kinds=("behaviour",),
+        runs=3,
+        max_updates=10_000,
+    ),
+    "paper": _d(
+        cubes={n: [2, 3, 4, 5, 6] for n in (2, 3, 4, 5)},
+        kinds=("behaviour", "prediction"),
+        runs=20,
+        max_updates=620_000,
+    ),
+}
+
+
+def loglog_fits(stats: pd.DataFrame) -> pd.DataFrame:
+    """Least-squares slope and R² of log(updates) vs log(states) per kind, model and dims (>= 3 sizes)."""
+    rows = []
+    for (kind, model, dims), d in stats.dropna(subset=["mean"]).groupby(["kind", "model", "dims"]):
+        if len(d) < 3:
+            continue
+        x, y = np.log(d["states"].to_numpy(float)), np.log(d["mean"].to_numpy(float))
+        slope, icpt = np.polyfit(x, y, 1)
+        r2 = 1 - ((y - (slope * x + icpt)) ** 2).sum() / max(((y - y.mean()) ** 2).sum(), 1e-12)
+        rows.append(
+            {"kind": kind, "model": model, "dims": dims, "slope": slope, "r2": r2, "sizes": len(d)}
+        )
+    return pd.DataFrame(rows)
+
+
+def features_at_fixed_states(stats: pd.DataFrame, tolerance: float = 1.25) -> pd.DataFrame:
+    """Updates ratio (more features / fewer) for cube pairs whose state counts differ by < ``tolerance``×."""
+    rows = []
+    for (kind, model), g in stats.dropna(subset=["mean"]).groupby(["kind", "model"]):
+        for a in g.itertuples():
+            for b in g.itertuples():
+                if a.dims < b.dims and abs(np.log(a.states / b.states)) < np.log(tolerance):
+                    rows.append(
+                        {
+                            "kind": kind,
+                            "model": model,
+                            "cubes": f"{a.side}^{a.dims} vs {b.side}^{b.dims}",
+                            "states": f"{a.states} vs {b.states}",
+                            "ratio": b.mean / a.mean,
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+#: Notebook 32: games and budgets.
+LARGE_PROFILES: dict[str, dict[str, Any]] = {
+    "smoke": _d(
+        games=[(4, 4, 3)],
+        budget=LargeBudget(
+            dqn_steps=1_000, characteristic=62, shapley=62, n_runs=2, buffer=800, validation=200
+        ),
+    ),
+    "quick": _d(
+        games=[(4, 4, 3)],
+        budget=LargeBudget(dqn_steps=20_000, characteristic=1_240, shapley=310, n_runs=3),
+    ),
+    "paper": _d(games=[(4, 4, 3), (4, 5, 3), (4, 6, 3)], budget=LargeBudget(n_runs=10)),
+}
