@@ -238,8 +238,9 @@ def continual_run(env, mdp: TabularMDP, dqn: DQNConfig, cfg: ContinualConfig) ->
 def peak_table(
     summary: pd.DataFrame, agent: pd.DataFrame, after: dict[str, int] | None = None
 ) -> pd.DataFrame:
-    """Per (domain, kind, ratio): the peak mean exact MSE after the agent starts learning
-    (checkpoints after step ``after[domain]``, default 0), its step, the step of
+    """Per (domain, kind, ratio): the mean exact MSE when the agent starts learning (the last
+    checkpoint at or before step ``after[domain]``, default 0), the peak after it, their
+    ratio (a spike is a rise, not a slow start), the peak's step, the step of
     the largest rise in the mean expected return between checkpoints, and whether the peak lies
     within two checkpoints of that rise.
 
@@ -254,15 +255,21 @@ def peak_table(
         rise_step = float(steps[1:][np.nanargmax(rise)]) if np.isfinite(rise).any() else np.nan
         gap = float(np.median(np.diff(steps))) if len(steps) > 1 else np.nan
         start = (after or {}).get(dom, 0)
-        for cond, c in part[part["update"] > start].groupby("condition", sort=False):
+        for cond, whole in part.groupby("condition", sort=False):
+            whole = whole.sort_values("update")
+            before = whole[whole["update"] <= start]["mean"]
+            c = whole[whole["update"] > start]
             i = int(np.nanargmax(c["mean"].to_numpy()))
             peak_step = float(c["update"].iloc[i])
+            at_start = float(before.iloc[-1]) if len(before) else np.nan
             rows.append(
                 {
                     "domain": dom,
                     "kind": kind,
                     "ratio": int(cond.split(":")[0]),
+                    "exact MSE when learning starts": at_start,
                     "peak exact MSE": float(c["mean"].iloc[i]),
+                    "rise (peak / start)": float(c["mean"].iloc[i]) / at_start,
                     "stderr at peak": float(c["stderr"].iloc[i]),
                     "peak step": peak_step,
                     "final exact MSE": float(c["mean"].iloc[-1]),
@@ -277,13 +284,14 @@ def plot_panel(axes, summary: pd.DataFrame, agent: pd.DataFrame, domain: str, ki
     """Three stacked axes: exact MSE per ratio (mean ± stderr), expected return, DQN loss."""
     part = summary[(summary["domain"] == domain) & (summary["kind"] == kind)]
     colours = {"1:1": "#d62728", "2:1": "#ff7f0e", "10:1": "#2ca02c", "50:1": "#1f77b4"}
-    for cond, c in part.groupby("condition", sort=False):
-        c = c.sort_values("update")
+    order = sorted(part["condition"].unique(), key=lambda name: int(name.split(":")[0]))
+    for cond in order:
+        c = part[part["condition"] == cond].sort_values("update")
         se = c["stderr"].fillna(0.0)
         axes[0].plot(c["update"], c["mean"], label=cond, color=colours.get(cond), lw=1.2)
-        axes[0].fill_between(
+        axes[0].fill_between(  # ± stderr, clipped at a tenth of the mean on the log scale
             c["update"],
-            np.maximum(c["mean"] - se, 1e-12),
+            np.maximum(c["mean"] - se, 0.1 * c["mean"]),
             c["mean"] + se,
             color=colours.get(cond),
             alpha=0.2,

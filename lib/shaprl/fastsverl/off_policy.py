@@ -335,6 +335,7 @@ def recorded_agent(domain: str, seed: int, **dqn) -> DQNAgent:
     from ..domains import mastermind as mm
     from ..domains.tabular_env import TabularEnv
 
+    domain_model(domain)  # names the supported domains on a typo
     cfg = DQNConfig(seed=seed, **dqn)
     if domain == "Gridworld":
         return trained_dqn(domain, lambda: TabularEnv(domain_model(domain)), cfg, record=True)
@@ -438,7 +439,7 @@ def condition_figure(
             ax.plot(c["update"], c["mean"], color=colours(i), label=cond, lw=1.2)
             ax.fill_between(
                 c["update"],
-                np.maximum(c["mean"] - se, 1e-12),
+                np.maximum(c["mean"] - se, 0.1 * c["mean"]),
                 c["mean"] + se,
                 color=colours(i),
                 alpha=0.2,

@@ -424,7 +424,7 @@ def sampling_figure(curves: pd.DataFrame, char_updates: dict):
         part = stats[(stats["domain"] == domain) & (stats["kind"] == kind)]
         for method, c in part.groupby("method", sort=False):
             ax.plot(c["update"], c["mean"], color=colours[method], label=method, lw=1.2)
-            lo = np.maximum(c["mean"] - c["stderr"], 1e-12)
+            lo = np.maximum(c["mean"] - c["stderr"], 0.1 * c["mean"])  # log scale
             ax.fill_between(
                 c["update"], lo, c["mean"] + c["stderr"], color=colours[method], alpha=0.2
             )
