@@ -250,17 +250,22 @@ def write_table(frame: pd.DataFrame, case: CaseStudy, algo: str, seed: int, seco
         "complete": bool(len(frame) == 1 << case.n),
         "wall_seconds": round(seconds, 1),
         "torch": torch.__version__,
-        "regenerate": "make action-shapley-tables",
+        "regenerate": f"make {regenerate_target(case)}",
     }
     path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     return path
+
+
+def regenerate_target(case: CaseStudy) -> str:
+    """The make target that (re)computes ``case``'s committed tables."""
+    return "action-shapley-kubernetes" if case.key == "kubernetes" else "action-shapley-tables"
 
 
 def load_table(case: CaseStudy, algo: str, seed: int) -> tuple[pd.DataFrame, dict]:
     path = table_path(case, algo, seed)
     if not path.exists():
         raise FileNotFoundError(
-            f"{path}: no committed utility table; regenerate with `make action-shapley-tables`"
+            f"{path}: no committed utility table; regenerate with `make {regenerate_target(case)}`"
         )
     return pd.read_csv(path), json.loads(path.with_suffix(".json").read_text())
 
@@ -301,7 +306,7 @@ def verify_table(
         raise RuntimeError(
             f"the committed table {table_path(case, algo, seed)} no longer matches the code "
             f"(subsets {pick}: committed {old}, recomputed {fresh}); regenerate it with "
-            "`make action-shapley-tables`"
+            f"`make {regenerate_target(case)}`"
         )
     return out
 
