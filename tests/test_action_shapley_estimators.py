@@ -389,3 +389,16 @@ def test_algorithm1_never_beats_its_evaluation_bound(n, seed, p_null):
     res = algorithm1(TableGame(random_null_table(n, seed, p_null)))
     if 1 < res.global_theta < n:
         assert res.evaluations >= algorithm1_evaluation_bound(n, res.global_theta)
+
+
+def test_every_estimator_selects_a_set_of_size_theta():
+    from shaprl.action_shapley.estimators import study, validation
+
+    game = TableGame(vm_like_table())
+    ref = exact_reference(game)
+    chosen = validation.estimator_selections(game, ref, samples_per_size=4)
+    assert set(chosen) == {"exact", *study.ESTIMATORS}
+    for mask in chosen.values():  # theta = 4 points, the indispensable 2, 3, 4 always in
+        assert bin(mask).count("1") == 4 and mask & 0b11100 == 0b11100
+    best = select_training_set(ref.values, 4, (2, 3, 4))
+    assert chosen["exact"] == sum(1 << k for k in best)
