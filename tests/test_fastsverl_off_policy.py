@@ -157,3 +157,29 @@ def test_recorded_dqn_buffer_matches_and_leaves_training_unchanged():
         data.idx, buf["action"][np.sort(np.random.default_rng(0).permutation(1_200)[:960])]
     ]
     np.testing.assert_allclose(data.ratio, taken / data.behaviour_prob)
+
+
+def test_summaries_remove_multiplicative_agent_effects_on_the_log_scale():
+    import pandas as pd
+
+    rng = np.random.default_rng(2)
+    base = np.exp(rng.normal(size=(5, 3)))  # agents x conditions
+    rows = []
+    for scale, tag in ((np.ones(5), "plain"), (np.exp(rng.normal(scale=3.0, size=5)), "scaled")):
+        for a in range(5):
+            for j in range(3):
+                rows.append(
+                    {
+                        "tag": tag,
+                        "agent": a,
+                        "seed": 0,
+                        "condition": f"c{j}",
+                        "update": 0,
+                        "exact_mse": base[a, j] * scale[a],
+                    }
+                )
+    summary = op.summarise_curves(pd.DataFrame(rows), ["tag"])
+    log_se = summary.pivot(index="condition", columns="tag", values="log_stderr")
+    np.testing.assert_allclose(log_se["plain"], log_se["scaled"])
+    plain = summary[summary.tag == "plain"]
+    np.testing.assert_allclose(plain["stderr"], plain["mean"] * np.expm1(plain["log_stderr"]))

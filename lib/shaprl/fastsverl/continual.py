@@ -39,7 +39,7 @@ from ..mdp.solvers import policy_evaluation
 from ..mdp.tabular import TabularMDP
 from .coalitions import MASK_VALUE, kernel_coalitions, mask, uniform_coalitions
 from .exact import tabular_problem
-from .off_policy import importance_weights
+from .off_policy import band, importance_weights
 from .training import efficiency_correction
 
 RATIOS = (1, 2, 10, 50)
@@ -287,12 +287,12 @@ def plot_panel(axes, summary: pd.DataFrame, agent: pd.DataFrame, domain: str, ki
     order = sorted(part["condition"].unique(), key=lambda name: int(name.split(":")[0]))
     for cond in order:
         c = part[part["condition"] == cond].sort_values("update")
-        se = c["stderr"].fillna(0.0)
+        lo, hi = band(c["mean"], c["stderr"].fillna(0.0), c["log_stderr"])
         axes[0].plot(c["update"], c["mean"], label=cond, color=colours.get(cond), lw=1.2)
-        axes[0].fill_between(  # ± stderr, clipped at a tenth of the mean on the log scale
+        axes[0].fill_between(
             c["update"],
-            np.maximum(c["mean"] - se, 0.1 * c["mean"]),
-            c["mean"] + se,
+            lo,
+            hi,
             color=colours.get(cond),
             alpha=0.2,
         )

@@ -277,13 +277,17 @@ def masson_loftus_stderr(values: np.ndarray) -> np.ndarray:
 
 
 def summarise_curves(
-    frame: pd.DataFrame, by: Sequence[str], *, value: str = "exact_mse"
+    frame: pd.DataFrame, by: Sequence[str], *, value: str = "exact_mse", log: bool = True
 ) -> pd.DataFrame:
     """Mean over seeds per agent, then mean and within-agent stderr over agents per condition.
 
     ``frame`` has columns ``agent``, ``seed``, ``condition``, ``update``, ``value`` and the
     ``by`` columns. Seeds of one agent are averaged first (they share the agent); the
     Masson-Loftus correction then removes each agent's overall level across conditions.
+    With ``log=True`` (errors that differ by orders of magnitude between conditions) the
+    agent levels are removed from log errors -- an agent effect that scales every condition
+    alike -- and ``log_stderr`` is the stderr of the log error: the band is
+    mean x exp(±log_stderr) and ``stderr`` its upper half-width, mean (exp(log_stderr) - 1).
     """
     per_agent = (
         frame.groupby([*by, "update", "agent", "condition"], sort=False)[value].mean().reset_index()
@@ -291,13 +295,37 @@ def summarise_curves(
     rows = []
     for key, block in per_agent.groupby([*by, "update"], sort=False):
         mat = block.pivot(index="agent", columns="condition", values=value)
-        se = masson_loftus_stderr(mat.to_numpy())
+        mean = mat.mean(axis=0).to_numpy()
         labels = dict(zip([*by, "update"], key if isinstance(key, tuple) else (key,), strict=True))
-        for cond, mean, err in zip(mat.columns, mat.mean(axis=0).to_numpy(), se, strict=True):
+        if log:
+            lse = masson_loftus_stderr(np.log(np.maximum(mat.to_numpy(), 1e-300)))
+            se = mean * np.expm1(lse)
+        else:
+            se = masson_loftus_stderr(mat.to_numpy())
+            lse = np.full(len(se), np.nan)
+        for cond, m, err, lerr in zip(mat.columns, mean, se, lse, strict=True):
             rows.append(
-                {**labels, "condition": cond, "mean": mean, "stderr": err, "agents": len(mat)}
+                {
+                    **labels,
+                    "condition": cond,
+                    "mean": m,
+                    "stderr": err,
+                    "log_stderr": lerr,
+                    "agents": len(mat),
+                }
             )
     return pd.DataFrame(rows)
+
+
+def band(
+    mean: pd.Series, stderr: pd.Series, log_stderr: pd.Series
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper edges of a ±1 stderr band (multiplicative where ``log_stderr`` is set)."""
+    mean, se, lse = (np.asarray(x, float) for x in (mean, stderr, log_stderr))
+    lse = np.where(np.isfinite(lse), lse, np.nan)
+    lo = np.where(np.isfinite(lse), mean * np.exp(-lse), np.maximum(mean - se, 0.1 * mean))
+    hi = np.where(np.isfinite(lse), mean * np.exp(lse), mean + se)
+    return np.nan_to_num(lo, nan=0.0), np.nan_to_num(hi, nan=0.0)
 
 
 # -- the experiment of Fig. 3a and App. D Figs. 7-9 ----------------------------------------------
@@ -435,12 +463,12 @@ def condition_figure(
             c = part[part["condition"] == cond].sort_values("update")
             if c.empty:
                 continue
-            se = c["stderr"].fillna(0.0)
+            lo, hi = band(c["mean"], c["stderr"].fillna(0.0), c["log_stderr"])
             ax.plot(c["update"], c["mean"], color=colours(i), label=cond, lw=1.2)
             ax.fill_between(
                 c["update"],
-                np.maximum(c["mean"] - se, 0.1 * c["mean"]),
-                c["mean"] + se,
+                lo,
+                hi,
                 color=colours(i),
                 alpha=0.2,
             )
