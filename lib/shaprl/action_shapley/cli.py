@@ -67,14 +67,15 @@ def run_checks(which: list[str]) -> None:
             pd.concat(rows).to_csv(out / "world_model_agreement.csv", index=False)
             print(rows[-1].to_string(), flush=True)
     if "reference" in which:
-        case = CASE_STUDIES["vm_right_sizing"]
-        tr = load_traces(traces_path(case), case)
-        masks = _pick(load_table(case, "ppo", 0)[0], 1, 1)
         rows = []
-        for algo in ("ppo", "sac"):  # the cheaper one first; written after each
-            rows.append(reference_check(case, tr, masks, algo))
-            pd.concat(rows).to_csv(out / "sb3_reference.csv", index=False)
-            print(rows[-1].to_string(), flush=True)
+        for key in ("vm_right_sizing", "load_balancing"):
+            case = CASE_STUDIES[key]
+            tr = load_traces(traces_path(case), case)
+            masks = _pick(load_table(case, "ppo", 0)[0], 1, 1)
+            for algo in ("ppo", "sac"):  # the cheaper one first; written after each
+                rows.append(reference_check(case, tr, masks, algo))
+                pd.concat(rows).to_csv(out / "sb3_reference.csv", index=False)
+                print(rows[-1].to_string(), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
