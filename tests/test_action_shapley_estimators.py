@@ -402,3 +402,11 @@ def test_every_estimator_selects_a_set_of_size_theta():
         assert bin(mask).count("1") == 4 and mask & 0b11100 == 0b11100
     best = select_training_set(ref.values, 4, (2, 3, 4))
     assert chosen["exact"] == sum(1 << k for k in best)
+
+
+def test_case_by_case_verdict():
+    from shaprl.action_shapley.estimators.summary import verdict
+
+    assert verdict([True, True]) is True and verdict([False, False]) is False
+    assert verdict([True, False]) == "partly" and verdict([]) is False
+    assert verdict(np.array([1.0, 0.0]) > 0.5) == "partly"

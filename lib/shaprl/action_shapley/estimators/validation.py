@@ -233,6 +233,8 @@ def validate_case(
 
 def episode_claims(val: pd.DataFrame, res: dict, per_episode: dict[str, int]) -> list[dict]:
     """§4.2-4.3 claims over episodes (``report.claim`` keyword arguments)."""
+    from .summary import verdict
+
     v = val.set_index("case study")
     cases = list(res)
     differs = lambda c, other: res[c]["named"]["best"] != res[c]["named"][other]  # noqa: E731
@@ -246,7 +248,7 @@ def episode_claims(val: pd.DataFrame, res: dict, per_episode: dict[str, int]) ->
             key="s42_best_beats_worst_episodes",
             paper="Action Shapley §4.2, Figs. 1-4",
             statement="the best set's agent earns more than the worst set's (mean over episodes)",
-            holds=all(
+            holds=verdict(
                 differs(c, "worst") and v.loc[c, "reward best"] > v.loc[c, "reward worst"]
                 for c in cases
             ),
@@ -256,7 +258,7 @@ def episode_claims(val: pd.DataFrame, res: dict, per_episode: dict[str, int]) ->
             key="s42_most_random_below_best",
             paper="Action Shapley §4.2, Figs. 2-4 (b)",
             statement="most random sets of size θ give agents below the best Action-Shapley agent",
-            holds=bool(rand) and all(v.loc[c, "random below best"] >= 0.5 for c in rand),
+            holds=verdict(v.loc[c, "random below best"] >= 0.5 for c in rand),
             measured="; ".join(
                 f"{c}: {v.loc[c, 'random below best']:.0%} below, "
                 f"{v.loc[c, 'random above best']} above"
@@ -267,7 +269,7 @@ def episode_claims(val: pd.DataFrame, res: dict, per_episode: dict[str, int]) ->
             key="s43_best_vs_baseline_episodes",
             paper="Action Shapley §4.3, Table 8",
             statement="the best set beats the all-data baseline except in database tuning",
-            holds=all(
+            holds=verdict(
                 (differs(c, "all data") and v.loc[c, "reward best"] > v.loc[c, "reward all data"])
                 == (c != "database_tuning")
                 for c in cases
