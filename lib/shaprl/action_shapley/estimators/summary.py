@@ -350,10 +350,12 @@ def selection_claims(val: pd.DataFrame, names: dict[str, tuple[str, ...]]) -> li
     rows = [r for _, r in val.iterrows()]
     measured = "; ".join(_fmt(r) for r in rows)
     everything = {c: "{" + ", ".join(n) + "}" for c, n in names.items()}
+    # a case counts only when the policy picks a proper subset (theta < n) ...
+    proper = {r["case study"]: r["best set"] != everything[r["case study"]] for r in rows}
+    # ... and then matches the paper: better than all data, except in database tuning
     beats = {
-        r["case study"]: r["best set"] != everything[r["case study"]]
-        and r["U(best)"] > r["U(all data)"]
-        for r in rows
+        c: proper[c] and (r["U(best)"] > r["U(all data)"]) == (not c.startswith("database_tuning"))
+        for c, r in ((r["case study"], r) for r in rows)
     }
     reduction = [r["data reduction 1-theta/n"] for r in rows]
     below = "; ".join(
@@ -387,7 +389,7 @@ def selection_claims(val: pd.DataFrame, names: dict[str, tuple[str, ...]]) -> li
             paper="Action Shapley §4.3, Table 8",
             statement="the best set beats the all-data baseline in every case study but "
             "database tuning",
-            holds=verdict(b == (not c.startswith("database_tuning")) for c, b in beats.items()),
+            holds=verdict(beats.values()),
             measured=measured,
         ),
         dict(
