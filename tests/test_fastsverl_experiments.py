@@ -68,3 +68,27 @@ def test_profiles_are_complete(table):
     assert set(table) == set(PROFILES)
     keys = {frozenset(v) for v in table.values()}
     assert len(keys) == 1
+
+
+def test_agent_buffer_maps_transitions_to_model_states():
+    import torch
+
+    from shaprl.agents import DQNConfig, train_dqn
+    from shaprl.domains import mastermind as mm
+    from shaprl.fastsverl import tabular_problem
+
+    torch.set_num_threads(1)
+    agent = train_dqn(
+        mm.MastermindEnv(2, 2, 2, conventions="fastsverl"),
+        DQNConfig(total_steps=600),
+        progress=False,
+        record=True,
+    )
+    mdp = mm.build_model(mm.MastermindSpec(2, 2, 2, 2.0))
+    prob = tabular_problem(mdp, agent.policy(mdp.features), agent.value(mdp.features))
+    buf = ex.agent_buffer(agent, prob)
+    assert len(buf["s"]) == 600 and (buf["s"] >= 0).all()
+    assert (
+        (buf["s2"] < 0) == buf["done"]
+    ).all()  # Mastermind-222: every successor is a state or the end
+    np.testing.assert_allclose(buf["r"][buf["done"] & (buf["r"] > 0)], 1.0)  # -1 + g for a win

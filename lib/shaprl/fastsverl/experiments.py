@@ -42,19 +42,47 @@ DOMAINS: dict[str, dict[str, Any]] = {
 }
 
 
-def domain_agent(name: str, dqn_steps: int | None = None, seed: int = 0) -> DQNAgent:
-    """The domain's DQN agent, trained once per configuration and cached on disk."""
+def domain_agent(
+    name: str, dqn_steps: int | None = None, seed: int = 0, *, record: bool = False
+) -> DQNAgent:
+    """The domain's DQN agent, trained once per configuration and cached on disk.
+
+    ``record=True`` keeps the agent's replay buffer (the off-policy data of Eq. 15).
+    """
     spec = DOMAINS[name]
     cfg = DQNConfig(total_steps=dqn_steps or spec["dqn_steps"], hidden=spec["hidden"], seed=seed)
     if name == "Gridworld":
-        return trained_dqn(name, lambda: TabularEnv(five_state_grid()), cfg)
+        return trained_dqn(name, lambda: TabularEnv(five_state_grid()), cfg, record=record)
     k, g, p = spec["kgp"]
     return trained_dqn(
         name,
         lambda: mm.MastermindEnv(k, g, p, conventions="fastsverl"),
         cfg,
         env_config={"k": k, "g": g, "p": p, "conventions": "fastsverl"},
+        record=record,
     )
+
+
+def agent_buffer(agent: DQNAgent, problem: TabularProblem) -> dict[str, np.ndarray] | None:
+    """The agent's own training transitions as state indices of ``problem.mdp`` (Eq. 15's buffer).
+
+    Successors that are not model states (terminal boards) become -1; they are all terminal.
+    Returns None for an agent trained without ``record=True``.
+    """
+    buf = agent.buffer
+    if buf is None:
+        return None
+    s = problem.mdp.find_states(buf["obs"])
+    s2 = problem.mdp.find_states(buf["next_obs"])
+    done = buf["done"] > 0.5
+    keep = (s >= 0) & ((s2 >= 0) | done)
+    return {
+        "s": s[keep],
+        "a": buf["action"][keep].astype(np.int64),
+        "r": buf["reward"][keep].astype(float),
+        "s2": np.where(done, -1, s2)[keep],
+        "done": done[keep],
+    }
 
 
 def domain_problem(
@@ -68,7 +96,7 @@ def domain_problem(
     """
     if name not in DOMAINS:
         raise ValueError(f"unknown domain {name!r}; choose one of {sorted(DOMAINS)}")
-    agent = domain_agent(name, dqn_steps, seed)
+    agent = domain_agent(name, dqn_steps, seed, record=name != "Mastermind-333")
     if name == "Gridworld":
         mdp = five_state_grid()
     else:
@@ -125,6 +153,7 @@ def accuracy_curves(
     *,
     domain: str = "",
     outcome: OutcomeBudget | None = None,
+    off_policy_buffer: dict[str, np.ndarray] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Exact-MSE learning curves of every model of Fig. 1 / Fig. 4 on one domain.
 
@@ -135,7 +164,8 @@ def accuracy_curves(
     With an ``outcome`` budget, the outcome characteristic is also learned on-policy (Eq. 14)
     and off-policy (Eqs. 15-16), each with the exact and the learned behaviour characteristic;
     the off-policy model built on learned upstream models is then the learned upstream of the
-    outcome Shapley model (Fig. 1c). Without it, outcome Shapley models use the exact outcome
+    outcome Shapley model (Fig. 1c). The off-policy data are ``off_policy_buffer`` (the agent's
+    own training transitions, :func:`agent_buffer`) or, without it, an epsilon-greedy stand-in. Without it, outcome Shapley models use the exact outcome
     characteristic only. Returns ``(curves, summary)``.
     """
     torch.set_num_threads(1)
@@ -168,7 +198,9 @@ def accuracy_curves(
             behaviours["learned"] = oc.model_behaviour(
                 problem, learned["behaviour"].net, base.mask_value
             )
-        buffer = oc.behaviour_buffer(problem, outcome.buffer_steps, seed=outcome.seed)
+        buffer = off_policy_buffer
+        if buffer is None:  # no agent buffer: an epsilon-greedy stand-in
+            buffer = oc.behaviour_buffer(problem, outcome.buffer_steps, seed=outcome.seed)
         for upstream, beh in behaviours.items():
             for regime in ("on-policy", "off-policy"):
                 if regime == "on-policy":
@@ -527,9 +559,16 @@ ACCURACY_PROFILES: dict[str, dict[str, Any]] = {
 
 
 def domain_accuracy(
-    name: str, problem: TabularProblem, budget: dict[str, Any], seed: int = 0
+    name: str,
+    problem: TabularProblem,
+    budget: dict[str, Any],
+    seed: int = 0,
+    agent: DQNAgent | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """:func:`accuracy_curves` of one domain with a notebook budget, cached on disk."""
+    """:func:`accuracy_curves` of one domain with a notebook budget, cached on disk.
+
+    With an ``agent`` trained with ``record=True``, its replay buffer is the off-policy data.
+    """
     from ..repro import cached
 
     kinds = ("behaviour", "prediction") if name == "Mastermind-333" else KINDS_ALL
@@ -550,10 +589,14 @@ def domain_accuracy(
         "budget": asdict(acc),
         "outcome": repr(outcome),
     }
+    buffer = agent_buffer(agent, problem) if (agent is not None and outcome) else None
+    key["agent_buffer"] = buffer is not None
     return cached(
         "fastsverl_accuracy",
         key,
-        lambda: accuracy_curves(problem, acc, domain=name, outcome=outcome),
+        lambda: accuracy_curves(
+            problem, acc, domain=name, outcome=outcome, off_policy_buffer=buffer
+        ),
     )
 
 
