@@ -164,3 +164,24 @@ def kubernetes_values(case: CaseStudy, algo: str, per_stratum: int = 1) -> pd.Da
 
 def n_subsets_of_size(n: int, i: int) -> int:
     return comb(n, i)
+
+
+def spread_figure(values: pd.DataFrame, case: CaseStudy):
+    """Exact values per point: one marker per seed and the seed mean, SAC-PID and PPO-PID."""
+    fig, ax = plt.subplots(figsize=(1.1 * case.n + 2, 3.2))
+    x = np.arange(case.n)
+    for j, (algo, colour) in enumerate((("sac", "C0"), ("ppo", "C1"))):
+        part = values[values.algorithm == algo]
+        off = (j - 0.5) * 0.3
+        for _, one in part.groupby("seed"):
+            v = one.set_index("point").loc[list(case.points), "value"].to_numpy()
+            ax.scatter(x + off, v, s=12, color=colour, alpha=0.6)
+        mean = part.groupby("point")["value"].mean().loc[list(case.points)]
+        ax.scatter(x + off, mean, marker="_", s=300, color=colour, label=f"{algo.upper()}-PID")
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xticks(x, case.points)
+    ax.set_ylabel("Action Shapley (exact)")
+    ax.set_title(f"{case.title}: value per seed (dots) and seed mean (bar)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
