@@ -107,16 +107,17 @@ def hold_initial(case: CaseStudy) -> dict[str, float]:
     return {"reward": float(res["reward"][0]), "success": bool(res["success"][0])}
 
 
-def budget_sweep(
-    case: CaseStudy, traces, algo: str, scales=(1 / 3, 1.0, 2.0), seeds=(0, 1)
-) -> pd.DataFrame:
-    """SB3 agents on the all-data world model at ``scale`` x the fixed budget's steps."""
+SWEEP_STEPS = {"sac": (1000, 3000, 6000), "ppo": (2048, 6144, 12288)}
+
+
+def budget_sweep(case: CaseStudy, traces, algo: str, steps_list=None, seeds=(0, 1)) -> pd.DataFrame:
+    """SB3 agents on the all-data world model at several step budgets (:data:`SWEEP_STEPS`);
+    everything else as in the fixed budget."""
     full = (1 << case.n) - 1
     params = SufficientStatistics(traces).fit(np.array([full]))
     base = SAC_BUDGET if algo == "sac" else PPO_BUDGET
     rows = []
-    for scale in scales:
-        steps = int(round(base.total_steps * scale))
+    for steps in steps_list or SWEEP_STEPS[algo]:
         budget = replace(base, total_steps=steps)
         for seed in seeds:
             t0 = time.perf_counter()
