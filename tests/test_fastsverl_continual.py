@@ -20,13 +20,16 @@ def _env():
 
 def test_update_ratios_checkpoints_and_an_untouched_agent():
     dqn = DQNConfig(total_steps=700, learning_starts=200, seed=5)
-    cfg = ct.ContinualConfig(kind="prediction", ratios=(1, 3), n_runs=2, checkpoint_every=250)
+    cfg = ct.ContinualConfig(
+        kinds=("prediction", "behaviour"), ratios=(1, 3), n_runs=2, checkpoint_every=250
+    )
     res = ct.continual_run(_env(), op.domain_model("Mastermind-222"), dqn, cfg)
     n_dqn = len(range(200, 700, dqn.train_frequency))  # DQN updates made
     assert res.explanation_updates == {1: n_dqn, 3: 3 * n_dqn}
     cp = res.checkpoints
     assert sorted(cp["step"].unique()) == [0, 250, 500]
-    assert len(cp) == 3 * 2 * 2  # checkpoints x ratios x runs
+    assert len(cp) == 3 * 2 * 2 * 2  # checkpoints x kinds x ratios x runs
+    assert set(cp["kind"]) == {"prediction", "behaviour"}
     assert np.isfinite(cp["exact_mse"]).all() and np.isfinite(cp["expected_return"]).all()
     assert {"DQN (environment + TD updates)", "explanation updates", "exact checkpoints"} <= set(
         res.seconds
@@ -41,7 +44,7 @@ def test_explanations_track_a_fixed_policy():
     """With a frozen agent (learning rate 0) the Shapley error falls as explanation updates accrue."""
     dqn = DQNConfig(total_steps=1_400, learning_starts=200, seed=1, learning_rate=0.0)
     cfg = ct.ContinualConfig(
-        kind="behaviour", ratios=(1, 20), n_runs=1, checkpoint_every=1_400, learning_rate=2e-3
+        kinds=("behaviour",), ratios=(1, 20), n_runs=1, checkpoint_every=1_400, learning_rate=2e-3
     )
     res = ct.continual_run(_env(), op.domain_model("Mastermind-222"), dqn, cfg)
     cp = res.checkpoints.set_index(["step", "ratio"])["exact_mse"]
@@ -50,12 +53,12 @@ def test_explanations_track_a_fixed_policy():
 
 
 def test_bad_settings_are_named():
-    with pytest.raises(ValueError, match="kind"):
+    with pytest.raises(ValueError, match="kinds"):
         ct.continual_run(
             _env(),
             op.domain_model("Mastermind-222"),
             DQNConfig(total_steps=10),
-            ct.ContinualConfig(kind="outcome"),
+            ct.ContinualConfig(kinds=("outcome",)),
         )
     with pytest.raises(ValueError, match="ratios"):
         ct.continual_run(
@@ -64,3 +67,29 @@ def test_bad_settings_are_named():
             DQNConfig(total_steps=10),
             ct.ContinualConfig(ratios=(0,)),
         )
+
+
+def test_member_adam_is_adam_for_active_members_and_freezes_the_rest():
+    from shaprl.batched.optim import MemberAdam
+
+    torch.manual_seed(0)
+    w0 = torch.randn(3, 4, 2)
+    grads = [torch.randn(3, 4, 2) for _ in range(5)]
+    ref = torch.nn.Parameter(w0.clone())
+    adam = torch.optim.Adam([ref], lr=1e-2)
+    mine = torch.nn.Parameter(w0.clone())
+    madam = MemberAdam([mine], 3, lr=1e-2)
+    frozen_after = None
+    for i, grad in enumerate(grads):
+        ref.grad = grad.clone()
+        adam.step()
+        mine.grad = grad.clone()
+        active = torch.tensor([True, True, i < 2])  # member 2 steps twice only
+        madam.step(active)
+        if i == 1:
+            frozen_after = mine.detach()[2].clone()
+    torch.testing.assert_close(mine.detach()[:2], ref.detach()[:2], rtol=1e-5, atol=1e-7)
+    assert torch.equal(mine.detach()[2], frozen_after)
+    assert madam.steps.tolist() == [5.0, 5.0, 2.0]
+    with pytest.raises(ValueError, match="member axis"):
+        MemberAdam([torch.nn.Parameter(torch.zeros(2, 3))], 3)

@@ -1,23 +1,25 @@
 """Continual explanation: FastSVERL's models trained alongside a learning DQN agent (Sec. 4, App. E).
 
 The agent (``shaprl.agents.dqn``) and the explanation models learn from the same interaction
-data. After every DQN update (one TD minibatch step) each explanation group makes ``ratio``
-updates of its characteristic model and ``ratio`` updates of its Shapley model
-(explanation:agent update ratios 1:1, 2:1, 10:1, 50:1). Every explanation update draws a
-minibatch from the agent's replay buffer so far and reweights it towards the agent's
+data. After every DQN update (one TD minibatch step) the models of each ratio make ``ratio``
+updates of their characteristic model and ``ratio`` updates of their Shapley model
+(explanation:agent update ratios 1:1, 2:1, 10:1, 50:1). All ratios and kinds (behaviour,
+prediction) are members of ONE batched group; at sub-step k only the members with ratio > k
+are evaluated and stepped (:class:`~shaprl.batched.optim.MemberAdam`). Every explanation
+update draws a minibatch from the agent's replay buffer so far and reweights it towards the agent's
 *current* greedy policy pi (Eq. 17, normalised per batch):
 
     w_b ∝ pi(s_b, a_b) / pi_t(s_b, a_b),   pi_t(s, a) = eps_t / |A| + (1 - eps_t) [a = g_t(s)],
 
 with eps_t and the greedy action g_t stored at acting time. Targets use the current agent:
 pi(s, .) (behaviour) or max_a Q(s, a) (prediction). The characteristic model learns
-Eqs. 12-13 (uniform coalitions); the Shapley model learns Eqs. 10/23 against *its group's*
+Eqs. 12-13 (uniform coalitions); the Shapley model learns Eqs. 10/23 against *its own*
 characteristic model (one Shapley-kernel coalition per batch), corrected afterwards by
 Eqs. 11/24 with the current pi(s, .) or v̂(s).
 
 Every ``checkpoint_every`` environment steps the exact SVERL engine recomputes the ground
 truth for the current greedy policy (its exact steady state, characteristic and Shapley
-values on the full model) and every group's exact MSE is recorded with the policy's exact
+values on the full model) and every member's exact MSE is recorded with the policy's exact
 expected return and the mean DQN loss since the previous checkpoint. A greedy policy that
 never terminates (possible early in Gridworld) has no steady state: that checkpoint is NaN.
 :class:`ContinualResult` carries the time spent in each part (profiling: the DQN itself,
@@ -27,7 +29,7 @@ target refreshes, explanation updates, exact checkpoints).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -35,6 +37,7 @@ import torch
 
 from ..agents.dqn import DQNAgent, DQNConfig, train_dqn
 from ..batched import BatchedMLP, member_seeds
+from ..batched.optim import MemberAdam
 from ..mdp.solvers import policy_evaluation
 from ..mdp.tabular import TabularMDP
 from .coalitions import MASK_VALUE, kernel_coalitions, mask, uniform_coalitions
@@ -49,9 +52,9 @@ RATIOS = (1, 2, 10, 50)
 class ContinualConfig:
     """Explanation side of a joint run (the agent's settings are a :class:`DQNConfig`)."""
 
-    kind: str = "prediction"  #: "behaviour" or "prediction"
+    kinds: tuple[str, ...] = ("prediction",)  #: any of "behaviour", "prediction"
     ratios: tuple[int, ...] = RATIOS
-    n_runs: int = 1  #: seeded explanation runs per ratio (one batched group per ratio)
+    n_runs: int = 1  #: seeded explanation runs per (kind, ratio)
     hidden: tuple[int, ...] = (64, 64)
     learning_rate: float = 2.5e-4
     batch_size: int = 64
@@ -72,17 +75,44 @@ class ContinualResult:
 
 
 class _Group:
-    """Characteristic + Shapley models of one ratio (``n_runs`` batched members)."""
+    """Characteristic + Shapley models of every (kind, ratio, run) as ONE batched group.
 
-    def __init__(self, ratio: int, cfg: ContinualConfig, f: int, m: int) -> None:
-        seeds = member_seeds(cfg.seed + 7_919 * ratio, cfg.n_runs)
-        self.ratio = ratio
+    Members are laid out by ratio (largest first), then kind, then run, so the members that
+    step at sub-step k (ratio > k) are a prefix: only that prefix is evaluated and stepped. All have ``m`` outputs (the number
+    of actions when behaviour is explained, else 1); a prediction member uses column 0 only
+    (``cols``). At sub-step k of a DQN update only members with ratio > k step
+    (:class:`~shaprl.batched.optim.MemberAdam`: the others keep weights and moments), so each
+    member makes exactly ``ratio`` updates.
+    """
+
+    def __init__(self, cfg: ContinualConfig, f: int, m: int) -> None:
+        keys = [(k, r) for r in sorted(cfg.ratios, reverse=True) for k in range(len(cfg.kinds))]
+        seeds = [
+            s for k, r in keys for s in member_seeds(cfg.seed + 7_919 * r + 104_729 * k, cfg.n_runs)
+        ]
+        self.n = len(seeds)
+        self.kind = torch.tensor([k for k, _ in keys for _ in range(cfg.n_runs)])
+        self.ratio = torch.tensor([r for _, r in keys for _ in range(cfg.n_runs)])
+        widths = torch.tensor(
+            [m if cfg.kinds[k] == "behaviour" else 1 for k in range(len(cfg.kinds))]
+        )
+        self.width = widths[self.kind].float()
+        self.cols = (torch.arange(m)[None, :] < widths[self.kind][:, None]).float()  # (R, m)
         self.char = BatchedMLP(seeds, f, cfg.hidden, m)
         self.shap = BatchedMLP([s + 1 for s in seeds], f, cfg.hidden, f * m)
         params = [*self.char.parameters(), *self.shap.parameters()]
-        self.opt = torch.optim.Adam(params, lr=cfg.learning_rate, foreach=True)  # elementwise
+        self.opt = MemberAdam(params, self.n, lr=cfg.learning_rate)
         self.gen = torch.Generator().manual_seed(seeds[0])
-        self.updates = 0
+        self.updates = {int(r): 0 for r in cfg.ratios}
+
+
+def _prefix(net: BatchedMLP, x: torch.Tensor, r: int) -> torch.Tensor:
+    """``net`` evaluated by its first ``r`` members only (views of the stacked weights)."""
+    last = len(net.layers) - 1
+    for i, layer in enumerate(net.layers):
+        x = torch.baddbmm(layer.bias[:r], x, layer.weight[:r])
+        x = net.act(x) if i < last else x
+    return x
 
 
 class _Explainer:
@@ -91,12 +121,12 @@ class _Explainer:
     def __init__(self, mdp: TabularMDP, cfg: ContinualConfig, n_actions: int) -> None:
         self.mdp, self.cfg, self.n_actions = mdp, cfg, n_actions
         self.f = mdp.n_features
-        self.m = n_actions if cfg.kind == "behaviour" else 1
-        self.groups = [_Group(r, cfg, self.f, self.m) for r in cfg.ratios]
+        self.m = n_actions if "behaviour" in cfg.kinds else 1
+        self.group = _Group(cfg, self.f, self.m)
         self.ids: dict[bytes, int] = {}
         self.rows: list[np.ndarray] = []
         self.buffer_ids = np.zeros(0, np.int64)
-        self.table = torch.zeros(0, self.m)  # current target per distinct state
+        self.table = torch.zeros(0, len(cfg.kinds), self.m)  # current targets per distinct state
         self.greedy = torch.zeros(0, dtype=torch.long)
         self.records: list[dict] = []
         self.losses: list[float] = []
@@ -123,47 +153,51 @@ class _Explainer:
     @torch.no_grad()
     def _refresh(self, q_net: torch.nn.Module) -> None:
         t0 = time.perf_counter()
-        q = q_net(torch.as_tensor(np.stack(self.rows), dtype=torch.float32))
-        self.greedy = q.argmax(1)
-        if self.cfg.kind == "behaviour":
-            self.table = torch.nn.functional.one_hot(self.greedy, self.n_actions).float()
-        else:
-            self.table = q.max(1).values[:, None]
         self.states = torch.as_tensor(np.stack(self.rows), dtype=torch.float32)
+        q = q_net(self.states)
+        self.greedy = q.argmax(1)
+        self.table = torch.zeros(len(q), len(self.cfg.kinds), self.m)
+        for k, kind in enumerate(self.cfg.kinds):
+            if kind == "behaviour":
+                self.table[:, k] = torch.nn.functional.one_hot(self.greedy, self.n_actions).float()
+            else:
+                self.table[:, k, 0] = q.max(1).values
         self.seconds["refresh targets"] += time.perf_counter() - t0
 
-    # -- one explanation update of a group -----------------------------------------------------
-    def _update(self, g: _Group, buf: dict, n: int) -> None:
-        r, b = self.cfg.n_runs, self.cfg.batch_size
+    # -- one explanation sub-step of the group ----------------------------------------------------
+    def _update(self, g: _Group, buf: dict, n: int, r: int) -> None:
+        """One sub-step of the group's first ``r`` members (those whose ratio exceeds it)."""
+        b, mv = self.cfg.batch_size, self.cfg.mask_value
         pos = torch.randint(n, (r, b), generator=g.gen).numpy()
         sid = torch.from_numpy(self.buffer_ids[pos])
-        x, y = self.states[sid], self.table[sid]
+        x, y = self.states[sid], self.table[sid, g.kind[:r, None]]  # (r, B, F), (r, B, m)
         act = torch.from_numpy(buf["action"][pos])
         eps = torch.from_numpy(buf["epsilon"][pos])
         pi_t = (
             eps / self.n_actions + (1 - eps) * (act == torch.from_numpy(buf["greedy"][pos])).float()
         )
         w = importance_weights((act == self.greedy[sid]).float() / pi_t, self.cfg.weighting)
+        cols, width = g.cols[:r, None, :], g.width[:r, None]
         # characteristic model (Eqs. 12-13)
         c = uniform_coalitions((r, b), self.f, g.gen)
-        loss_c = (g.char(mask(x, c, self.cfg.mask_value)) - y).pow(2).mean(-1)
-        # Shapley model (Eqs. 10, 23) against this group's characteristic model (before its
-        # update of this step; targets are detached, so one backward serves both models)
+        loss_c = ((_prefix(g.char, mask(x, c, mv), r) - y).pow(2) * cols).sum(-1) / width
+        # Shapley model (Eqs. 10, 23) against the member's own characteristic model (before
+        # this sub-step's update; targets are detached, so one backward serves both models)
         ck = kernel_coalitions((r, 1), self.f, g.gen).expand(r, b, self.f)
         with torch.no_grad():
-            null = g.char(torch.full_like(x[:, :1], self.cfg.mask_value))
-            target = g.char(mask(x, ck, self.cfg.mask_value)) - null
-        phi = g.shap(x).reshape(r, b, self.f, self.m)
-        loss_s = ((phi * ck[..., None]).sum(-2) - target).pow(2).mean(-1)
-        g.opt.zero_grad(set_to_none=True)
+            null = _prefix(g.char, torch.full_like(x[:, :1], mv), r)
+            target = _prefix(g.char, mask(x, ck, mv), r) - null
+        phi = _prefix(g.shap, x, r).reshape(r, b, self.f, self.m)
+        loss_s = (((phi * ck[..., None]).sum(-2) - target).pow(2) * cols).sum(-1) / width
+        g.opt.zero_grad()
         ((loss_c + loss_s) * w).mean(-1).sum().backward()
-        g.opt.step()
-        g.updates += 1
+        g.opt.step(r)
 
     # -- exact checkpoint ------------------------------------------------------------------------
     @torch.no_grad()
     def _checkpoint(self, step: int, q_net: torch.nn.Module) -> None:
         t0 = time.perf_counter()
+        g, runs = self.group, self.cfg.n_runs
         q = q_net(self.grid_features).double().numpy()
         policy = np.eye(self.n_actions)[q.argmax(1)]
         values = q.max(1)
@@ -171,24 +205,32 @@ class _Explainer:
         self.losses = []
         try:
             prob = tabular_problem(self.mdp, policy, values, n_train=1, n_val=1, seed=0)
-            phi_exact = torch.as_tensor(prob.shapley(self.cfg.kind), dtype=torch.float32)
-            x = torch.as_tensor(prob.states)
-            grand = torch.as_tensor(prob.targets(self.cfg.kind), dtype=torch.float32)
             v = policy_evaluation(self.mdp, policy, states=prob.support)
             row["expected_return"] = float(self.mdp.start[prob.support] @ v[prob.support])
+            x = torch.as_tensor(prob.states)
+            null = g.char(torch.full((g.n, 1, self.f), self.cfg.mask_value))  # (R, 1, m)
+            phi_all = g.shap(x.expand(g.n, -1, -1)).reshape(g.n, len(x), self.f, self.m)
         except ValueError:  # the greedy policy never terminates: no steady state
             prob = None
             row["expected_return"] = np.nan
-        for g in self.groups:
+        for k, kind in enumerate(self.cfg.kinds):
+            members = torch.nonzero(g.kind == k).flatten()
             if prob is None:
-                mse = np.full(self.cfg.n_runs, np.nan)
+                mse = torch.full((len(members),), np.nan)
             else:
-                null = g.char(torch.full_like(x[:1], self.cfg.mask_value))  # (R, 1, m)
-                phi = g.shap(x).reshape(self.cfg.n_runs, len(x), self.f, self.m)
-                phi = efficiency_correction(phi, grand.expand(self.cfg.n_runs, -1, -1), null)
-                mse = (phi - phi_exact).pow(2).mean(dim=(1, 2, 3)).numpy()
-            for run, e in enumerate(mse):
-                self.records.append({**row, "ratio": g.ratio, "run": run, "exact_mse": float(e)})
+                exact = torch.as_tensor(prob.shapley(kind), dtype=torch.float32)
+                w = exact.shape[-1]
+                grand = torch.as_tensor(prob.targets(kind), dtype=torch.float32)
+                phi = efficiency_correction(
+                    phi_all[members, ..., :w],
+                    grand.expand(len(members), -1, -1),
+                    null[members, ..., :w],
+                )
+                mse = (phi - exact).pow(2).mean(dim=(1, 2, 3))
+            for i, e in zip(members.tolist(), mse.tolist(), strict=True):
+                self.records.append(
+                    {**row, "kind": kind, "ratio": int(g.ratio[i]), "run": i % runs, "exact_mse": e}
+                )
         self.seconds["exact checkpoints"] += time.perf_counter() - t0
 
     # -- the hook ---------------------------------------------------------------------------------
@@ -201,9 +243,11 @@ class _Explainer:
             self.losses.append(loss)
             self._refresh(q_net)
             t0 = time.perf_counter()
-            for g in self.groups:
-                for _ in range(g.ratio):
-                    self._update(g, buf, step + 1)
+            g = self.group
+            for k in range(int(g.ratio.max())):
+                self._update(g, buf, step + 1, int((g.ratio > k).sum()))
+            for r in g.updates:
+                g.updates[r] += r
             self.seconds["explanation updates"] += time.perf_counter() - t0
         if (step + 1) % self.cfg.checkpoint_every == 0:
             if loss is None:
@@ -212,16 +256,18 @@ class _Explainer:
 
 
 def continual_run(env, mdp: TabularMDP, dqn: DQNConfig, cfg: ContinualConfig) -> ContinualResult:
-    """Train a DQN agent on ``env`` with explanation groups alongside (module docstring).
+    """Train a DQN agent on ``env`` with explanation models alongside (module docstring).
 
     ``mdp`` is the exact model of ``env`` (same features and actions): the ground truth of
-    every checkpoint. Returns the checkpoints (step, ratio, run, exact_mse, expected_return,
-    dqn_loss) and the seconds spent per part.
+    every checkpoint. Returns the checkpoints (step, kind, ratio, run, exact_mse,
+    expected_return, dqn_loss), the updates each ratio's models made, and the seconds per part.
     """
-    if cfg.kind not in ("behaviour", "prediction"):
-        raise ValueError(f"kind must be 'behaviour' or 'prediction', got {cfg.kind!r}")
+    kinds = (cfg.kinds,) if isinstance(cfg.kinds, str) else tuple(cfg.kinds)
+    if not kinds or any(k not in ("behaviour", "prediction") for k in kinds):
+        raise ValueError(f"kinds must be 'behaviour' and/or 'prediction', got {cfg.kinds!r}")
     if any(int(r) < 1 for r in cfg.ratios):
         raise ValueError(f"update ratios must be positive integers, got {cfg.ratios}")
+    cfg = replace(cfg, kinds=kinds, ratios=tuple(int(r) for r in cfg.ratios))
     torch.manual_seed(cfg.seed)
     hook = _Explainer(mdp, cfg, int(env.action_space.n))
     t0 = time.perf_counter()
@@ -230,8 +276,7 @@ def continual_run(env, mdp: TabularMDP, dqn: DQNConfig, cfg: ContinualConfig) ->
     seconds = dict(hook.seconds)
     seconds["DQN (environment + TD updates)"] = total - sum(hook.seconds.values())
     seconds["total"] = total
-    updates = {g.ratio: g.updates for g in hook.groups}
-    return ContinualResult(pd.DataFrame(hook.records), seconds, updates, agent)
+    return ContinualResult(pd.DataFrame(hook.records), seconds, dict(hook.group.updates), agent)
 
 
 # -- summaries and figures of Fig. 3b / App. E Fig. 10 -----------------------------------------------
@@ -259,8 +304,11 @@ def peak_table(
             whole = whole.sort_values("update")
             before = whole[whole["update"] <= start]["mean"]
             c = whole[whole["update"] > start]
-            i = int(np.nanargmax(c["mean"].to_numpy()))
-            peak_step = float(c["update"].iloc[i])
+            means = c["mean"].to_numpy()
+            if not np.isfinite(means).any():  # no steady state at any checkpoint (Gridworld)
+                c, means = c.iloc[:1].assign(mean=np.nan, stderr=np.nan), np.full(1, np.nan)
+            i = int(np.nanargmax(means)) if np.isfinite(means).any() else 0
+            peak_step = float(c["update"].iloc[i]) if np.isfinite(means[i]) else np.nan
             at_start = float(before.iloc[-1]) if len(before) else np.nan
             rows.append(
                 {
