@@ -183,3 +183,23 @@ def test_summaries_remove_multiplicative_agent_effects_on_the_log_scale():
     np.testing.assert_allclose(log_se["plain"], log_se["scaled"])
     plain = summary[summary.tag == "plain"]
     np.testing.assert_allclose(plain["stderr"], plain["mean"] * np.expm1(plain["log_stderr"]))
+
+
+def test_agents_fan_out_through_joblib_with_the_serial_result(tmp_path, monkeypatch):
+    """Per-agent jobs in two worker processes give exactly the serial frame."""
+    import joblib
+    import pandas as pd
+
+    monkeypatch.setenv("SHAPRL_CACHE_DIR", str(tmp_path))
+    conds = [op.Condition("on-policy", "on-policy"), op.Condition("IS", weighting="normalised")]
+    kw = dict(
+        kinds=("prediction",),
+        agent_seeds=(0, 1),
+        cfg=TrainConfig(hidden=(16,), updates=20, eval_every=10, n_runs=1, seed=0),
+        dqn=dict(total_steps=1_500, learning_starts=500),
+    )
+    serial = op.off_policy_curves("Mastermind-222", conds, **kw)
+    with joblib.parallel_config(backend="loky", n_jobs=2):
+        fanned = op.off_policy_curves("Mastermind-222", conds, **kw)
+    pd.testing.assert_frame_equal(serial, fanned)
+    assert sorted(serial["agent"].unique()) == [0, 1]

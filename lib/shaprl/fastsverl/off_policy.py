@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
+from joblib import Parallel, delayed
 
 from ..agents import DQNAgent, DQNConfig, trained_dqn
 from ..batched import BatchedMLP, member_seeds
@@ -399,50 +400,70 @@ def off_policy_curves(
     (:func:`~shaprl.fastsverl.exact.tabular_problem`'s 8,000-state buffer); "buffer"
     conditions sample the agent's own buffer (80%) with the condition's weights.
     Returns a tidy frame (domain, kind, agent, seed, condition, update, exact_mse).
+    Agents are independent joblib jobs (``joblib.parallel_config`` picks the backend and
+    workers; serial by default); each depends only on its seed, so the frame is the same for
+    any backend (tested).
     """
+    for kind in kinds:
+        if kind not in ("behaviour", "prediction"):
+            raise ValueError(
+                f"off-policy characteristics are 'behaviour' or 'prediction', not {kind!r}"
+            )
     dqn = {**OFF_POLICY_DQN[domain], **(dqn or {})}
+    jobs = (
+        delayed(_agent_curves)(domain, list(conditions), tuple(kinds), int(a), cfg, dqn)
+        for a in agent_seeds
+    )
+    return pd.concat([f for frames in Parallel()(jobs) for f in frames], ignore_index=True)
+
+
+def _agent_curves(
+    domain: str,
+    conditions: list[Condition],
+    kinds: tuple[str, ...],
+    a: int,
+    cfg: TrainConfig,
+    dqn: dict,
+) -> list[pd.DataFrame]:
+    """One agent's curves (a joblib job of :func:`off_policy_curves`)."""
+    torch.set_num_threads(1)  # small models; a worker process starts with every core
     mdp = domain_model(domain)
     frames = []
-    for a in agent_seeds:
-        agent = recorded_agent(domain, int(a), **dqn)
-        prob = agent_problem(agent, mdp, int(a))
-        buf = buffer_data(agent.buffer, agent.policy, agent.n_actions, seed=int(a))
-        states = np.concatenate([prob.states, buf.states]).astype(np.float32)
-        for kind in kinds:
-            if kind == "behaviour":
-                targets = agent.policy(states)
-            elif kind == "prediction":
-                targets = agent.value(states)[:, None]
-            else:
-                raise ValueError(
-                    f"off-policy characteristics are 'behaviour' or 'prediction', not {kind!r}"
+    agent = recorded_agent(domain, a, **dqn)
+    prob = agent_problem(agent, mdp, a)
+    buf = buffer_data(agent.buffer, agent.policy, agent.n_actions, seed=a)
+    states = np.concatenate([prob.states, buf.states]).astype(np.float32)
+    for kind in kinds:
+        if kind == "behaviour":
+            targets = agent.policy(states)
+        else:
+            targets = agent.value(states)[:, None]
+        sources = [
+            Source(prob.train, np.ones(len(prob.train)), "none")
+            if c.data == "on-policy"
+            else Source(buf.idx + len(prob.states), buf.ratio, c.weighting, c.clip)
+            for c in conditions
+        ]
+        curves = train_weighted_characteristics(
+            states, targets.astype(np.float32), sources, cfg, prob.characteristic_eval(kind)
+        )
+        n, t = cfg.n_runs, len(curves.updates)
+        for j, c in enumerate(conditions):
+            block = curves.exact_mse[j * n : (j + 1) * n]
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "domain": domain,
+                        "kind": kind,
+                        "agent": a,
+                        "seed": np.repeat(np.arange(n), t),
+                        "condition": c.name,
+                        "update": np.tile(curves.updates, n),
+                        "exact_mse": block.reshape(-1),
+                    }
                 )
-            sources = [
-                Source(prob.train, np.ones(len(prob.train)), "none")
-                if c.data == "on-policy"
-                else Source(buf.idx + len(prob.states), buf.ratio, c.weighting, c.clip)
-                for c in conditions
-            ]
-            curves = train_weighted_characteristics(
-                states, targets.astype(np.float32), sources, cfg, prob.characteristic_eval(kind)
             )
-            n, t = cfg.n_runs, len(curves.updates)
-            for j, c in enumerate(conditions):
-                block = curves.exact_mse[j * n : (j + 1) * n]
-                frames.append(
-                    pd.DataFrame(
-                        {
-                            "domain": domain,
-                            "kind": kind,
-                            "agent": int(a),
-                            "seed": np.repeat(np.arange(n), t),
-                            "condition": c.name,
-                            "update": np.tile(curves.updates, n),
-                            "exact_mse": block.reshape(-1),
-                        }
-                    )
-                )
-    return pd.concat(frames, ignore_index=True)
+    return frames
 
 
 def condition_figure(
