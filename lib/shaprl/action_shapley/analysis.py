@@ -139,18 +139,22 @@ def trace_figure(case: CaseStudy, traces: Traces, hours: float = 3.0):
     return fig
 
 
-def kubernetes_values(case: CaseStudy, algo: str, per_stratum: int = 1) -> pd.DataFrame:
+def kubernetes_values(
+    case: CaseStudy, algo: str, per_stratum: int = 1, sample_seeds=(0, 1)
+) -> pd.DataFrame:
     """Stratified-sample estimate of Eq. 1 from the (possibly partial) Kubernetes table.
 
-    Only the pairs whose two subsets are both in the committed table are used; the returned
-    frame says how many pairs each point's estimate rests on.
+    The independent samples ``sample_seeds`` are pooled (``per_stratum`` pairs per point and
+    size each). Only the pairs whose two subsets are both in the committed table are used;
+    the returned frame says how many pairs each point's estimate rests on.
     """
     frame, meta = load_table(case, algo, 0)
     util = dict(zip(frame["mask"].astype(int), frame["utility"], strict=True))
-    pairs = [p for p in stratified_pairs(case.n, per_stratum) if p[1] in util and p[2] in util]
+    planned = [p for s in sample_seeds for p in stratified_pairs(case.n, per_stratum, s)]
+    pairs = [p for p in planned if p[1] in util and p[2] in util]
     phi = stratified_estimate(case.n, pairs, util) if pairs else np.full(case.n, np.nan)
     used = np.bincount([k for k, _, _ in pairs], minlength=case.n)
-    total = case.n * per_stratum
+    total = case.n * per_stratum * len(sample_seeds)
     return pd.DataFrame(
         {
             "algorithm": algo,

@@ -2,7 +2,7 @@
 
     python -m shaprl.action_shapley.cli traces
     python -m shaprl.action_shapley.cli tables [--cases vm_right_sizing ...] [--seeds 0 1 2]
-    python -m shaprl.action_shapley.cli kubernetes-sample [--per-stratum 1]
+    python -m shaprl.action_shapley.cli kubernetes-sample [--per-stratum 1] [--sample-seeds 0 1]
 
 ``tables`` computes every subset's utility (both algorithms) in cached chunks: an interrupted
 run resumes from the cache. ``kubernetes-sample`` computes the documented stratified sample
@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--per-stratum", type=int, default=1)
     k.add_argument("--algos", nargs="*", default=list(ALGORITHMS))
     k.add_argument("--chunk", type=int, default=256)
+    k.add_argument("--sample-seeds", nargs="*", type=int, default=[0, 1])
     args = ap.parse_args(argv)
     if args.cmd == "traces":
         for case in CASE_STUDIES.values():
@@ -116,22 +117,27 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "checks":
         run_checks(args.which)
     else:
-        masks = np.unique(
-            [m for _, d, dk in stratified_pairs(KUBERNETES.n, args.per_stratum) for m in (d, dk)]
-        )
+        import pandas as pd
+
+        # one block of chunks per sample seed, new subsets only: earlier chunks stay cached
+        blocks, seen = [], set()
+        for sample_seed in args.sample_seeds:
+            pairs = stratified_pairs(KUBERNETES.n, args.per_stratum, sample_seed)
+            new = np.unique([m for _, d, dk in pairs for m in (d, dk) if m not in seen])
+            seen.update(new.tolist())
+            blocks.append(new)
+        total = sum(b.size for b in blocks)
         for algo in args.algos:
             done: list = []
             t0 = time.perf_counter()
-            for i in range(0, masks.size, args.chunk):
-                done.append(build_table(KUBERNETES, algo, 0, masks[i : i + args.chunk], args.chunk))
-                import pandas as pd
-
-                frame = pd.concat(done, ignore_index=True)
-                secs = time.perf_counter() - t0
-                path = write_table(frame, KUBERNETES, algo, 0, secs)
-                print(
-                    f"{path}: {len(frame)}/{masks.size} sampled subsets, {secs:.0f} s", flush=True
-                )
+            for masks in blocks:
+                for i in range(0, masks.size, args.chunk):
+                    chunk = masks[i : i + args.chunk]
+                    done.append(build_table(KUBERNETES, algo, 0, chunk, args.chunk))
+                    frame = pd.concat(done, ignore_index=True)
+                    secs = time.perf_counter() - t0
+                    path = write_table(frame, KUBERNETES, algo, 0, secs)
+                    print(f"{path}: {len(frame)}/{total} sampled subsets, {secs:.0f} s", flush=True)
     return 0
 
 
