@@ -115,8 +115,20 @@ class Report:
         self._record("table", name, paper, caption, files, volatile=volatile)
         return view
 
-    def figure(self, fig, name: str, *, paper: str, caption: str = "", dpi: int = 150) -> None:
-        """Save a matplotlib figure as PNG and PDF."""
+    def figure(
+        self,
+        fig,
+        name: str,
+        *,
+        paper: str,
+        caption: str = "",
+        dpi: int = 150,
+        volatile: bool | None = None,
+    ) -> None:
+        """Save a matplotlib figure as PNG and PDF, without timestamps or software versions.
+
+        ``volatile`` marks a figure of timings (default: names starting with ``timing_``).
+        """
         files = []
         for ext in ("png", "pdf"):
             buf = io.BytesIO()
@@ -128,7 +140,8 @@ class Report:
             fig.savefig(buf, format=ext, dpi=dpi, bbox_inches="tight", metadata=meta)
             atomic_write_bytes(self.directory / f"{name}.{ext}", buf.getvalue())
             files.append(f"{name}.{ext}")
-        self._record("figure", name, paper, caption, files)
+        volatile = name.startswith("timing_") if volatile is None else volatile
+        self._record("figure", name, paper, caption, files, volatile=volatile)
 
     def _record(self, kind, name, paper, caption, files, *, volatile: bool = False) -> None:
         self.artefacts = [a for a in self.artefacts if a["name"] != name]
