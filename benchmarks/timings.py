@@ -95,6 +95,15 @@ def main(argv: list[str] | None = None) -> int:
             for step in steps:
                 times[step].append(time_step(clone, step, args.python))
                 print(f"run {run + 1}/{args.runs} {step}: {fmt(times[step][-1])}", flush=True)
+                if step in (
+                    "quick",
+                    "paper",
+                ):  # regenerated artefacts must equal the committed ones
+                    changed = subprocess.run(
+                        ["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True
+                    ).stdout.splitlines()
+                    verdict = "clean" if not changed else f"{len(changed)} changed: {changed[:5]}"
+                    print(f"  git status after {step}: {verdict}", flush=True)
     print(f"\nMeasured on {machine()}, {date.today().isoformat()}, median of {args.runs} run(s)")
     print("of `make timings` (fresh clone each run):\n")
     print("| command | median wall time | range |\n|---|---|---|")
