@@ -80,3 +80,11 @@ def test_bad_input_is_named(grid, fitted):
         )
     with pytest.raises(ValueError, match="action probabilities"):
         collect_states(TabularEnv(mdp), lambda x: np.ones((len(x), 4)), 5)
+
+
+def test_one_kind_may_be_named_as_a_string(grid, fitted):
+    mdp, _, _ = grid
+    one = fitted.explain(mdp.features[:2], kinds="behaviour")
+    assert one.kinds == ("behaviour",)
+    with pytest.raises(ValueError, match="Outcome explanations"):
+        fitted.fit(kinds="outcome")

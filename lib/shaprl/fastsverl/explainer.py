@@ -144,8 +144,9 @@ class FastSVERLExplainer:
             raise ValueError("prediction explanations need value_fn (observations -> values)")
         return np.asarray(self.value_fn(x), np.float32).reshape(len(x), 1)
 
-    def fit(self, kinds: Sequence[str] = ("behaviour",)) -> FastSVERLExplainer:
-        """Collect the on-policy buffer and train the models of ``kinds``."""
+    def fit(self, kinds: str | Sequence[str] = ("behaviour",)) -> FastSVERLExplainer:
+        """Collect the on-policy buffer and train the models of ``kinds`` (one or several)."""
+        kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
         bad = [k for k in kinds if k not in SUPPORTED]
         if bad:
             raise ValueError(
@@ -188,8 +189,12 @@ class FastSVERLExplainer:
         return self
 
     # -- explaining ----------------------------------------------------------------------
-    def explain(self, observations: np.ndarray, kinds: Sequence[str] | None = None) -> Explanation:
+    def explain(
+        self, observations: np.ndarray, kinds: str | Sequence[str] | None = None
+    ) -> Explanation:
         """Efficiency-corrected Shapley values of ``observations`` ``(n, F)`` as an Explanation."""
+        if isinstance(kinds, str):
+            kinds = (kinds,)
         kinds = tuple(self.shapley) if kinds is None else tuple(kinds)
         if not kinds:
             raise ValueError("no model has been trained: call fit() before explain()")
