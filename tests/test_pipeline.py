@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import nbformat
 import numpy as np
 import pandas as pd
@@ -194,9 +195,14 @@ def test_report_stages_until_finalize(tmp_path, monkeypatch):
     report = repro.Report("99_test", "quick")
     report.table(pd.DataFrame({"a": [1.0]}), "t", paper="P")
     report.table(pd.DataFrame({"s": [0.5]}), "timing_run", paper="P")
+    fig, ax = plt.subplots()
+    report.figure(fig, "t", paper="P")  # a figure may share its table's name
+    report.table(pd.DataFrame({"a": [2.0]}), "t", paper="P")  # re-saving replaces
     assert not (tmp_path / "99_test").exists()
     report.finalize()
     manifest = json.loads((tmp_path / "99_test" / "manifest.json").read_text())
+    kinds = sorted((a["kind"], a["name"]) for a in manifest["artefacts"])
+    assert kinds == [("figure", "t"), ("table", "t"), ("table", "timing_run")]
     assert manifest["files"]["timing_run.csv"] is None
     assert len(manifest["files"]["t.csv"]) == 64
     with pytest.raises(RuntimeError, match="already called"):

@@ -144,7 +144,8 @@ class Report:
         self._record("figure", name, paper, caption, files, volatile=volatile)
 
     def _record(self, kind, name, paper, caption, files, *, volatile: bool = False) -> None:
-        self.artefacts = [a for a in self.artefacts if a["name"] != name]
+        # re-saving an artefact (a cell run twice) replaces it; a table and a figure may share a name
+        self.artefacts = [a for a in self.artefacts if (a["kind"], a["name"]) != (kind, name)]
         entry = {"kind": kind, "name": name, "paper": paper, "caption": caption, "files": files}
         if volatile:
             entry["volatile"] = True
