@@ -55,17 +55,23 @@ def stderr_to(path: Path) -> Iterator[None]:
     """Send file descriptor 2 to ``path`` meanwhile: the kernel inherits it, so its own log
     (start-up warnings, the messages of a kernel shut down mid-cell) goes to a file and not
     over the runner's output. The notebook's errors still reach us through papermill."""
-    sys.stderr.flush()
     saved = os.dup(2)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    os.dup2(fd, 2)
-    os.close(fd)
+    point_stderr_at(path, append=False)
     try:
         yield
     finally:
         sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def point_stderr_at(path: Path, *, append: bool) -> None:
+    """Make file descriptor 2 (and so ``sys.stderr`` and child processes) write to ``path``."""
+    sys.stderr.flush()
+    mode = os.O_APPEND if append else os.O_TRUNC
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | mode, 0o644)
+    os.dup2(fd, 2)
+    os.close(fd)
 
 
 def discover(notebooks_dir: Path, selection: str = "") -> list[Path]:
@@ -280,10 +286,7 @@ def run(profile: str, selection: str = "", params_text: str = "", force: bool = 
         # The interrupted cell's asyncio task may still report "kernel died" while the
         # interpreter exits: send what is left of this process's stderr to the run's log.
         log = build / f"{current.stem if current is not None else 'runner'}.kernel.log"
-        sys.stderr.flush()
-        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.dup2(fd, 2)
-        os.close(fd)
+        point_stderr_at(log, append=True)
         return 128 + stop.signum
     finally:
         for sig, handler in previous.items():
