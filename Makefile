@@ -80,14 +80,17 @@ distclean: clean
 	rm -rf $(VENV)
 
 # --- Action Shapley data (traces and utility tables; owner: Action Shapley I) -------------
-.PHONY: action-shapley-traces action-shapley-tables action-shapley-kubernetes action-shapley-checks
+.PHONY: action-shapley-traces action-shapley-tables action-shapley-kubernetes action-shapley-kubernetes-sample action-shapley-checks
 action-shapley-traces: setup
 	$(BIN)/python -m shaprl.action_shapley.cli traces
 
 action-shapley-tables: setup
 	$(BIN)/python -m shaprl.action_shapley.cli tables
 
-action-shapley-kubernetes: setup
+action-shapley-kubernetes: setup  ## Kubernetes' full tables: about 1.5 h on 2 cores, resumable
+	$(BIN)/python -m shaprl.action_shapley.cli tables --cases kubernetes --seeds 0 --algos ppo sac
+
+action-shapley-kubernetes-sample: setup
 	$(BIN)/python -m shaprl.action_shapley.cli kubernetes-sample
 
 action-shapley-checks: setup

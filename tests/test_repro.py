@@ -73,6 +73,35 @@ def test_cache_reuses_results(tmp_path):
     assert len(calls) == 2
 
 
+def test_cache_key_can_be_scoped_to_the_code_a_result_depends_on(tmp_path, monkeypatch):
+    from shaprl.repro import cache
+
+    whole = cache.library_fingerprint()
+    scoped = cache.library_fingerprint(("batched", "action_shapley/pid_env.py"))
+    assert scoped != whole
+    assert scoped == cache.library_fingerprint(("action_shapley/pid_env.py", "batched"))
+    assert cache.config_key("t", {"n": 1}, ("batched",)) != cache.config_key("t", {"n": 1})
+    with pytest.raises(FileNotFoundError, match="no module or package 'nope'"):
+        cache.library_fingerprint(("nope",))
+    # an edit outside the scope leaves the scoped key alone; one inside changes it
+    fake = tmp_path / "shaprl"
+    (fake / "repro").mkdir(parents=True)
+    (fake / "repro" / "cache.py").write_text("")
+    (fake / "a.py").write_text("x = 1\n")
+    (fake / "b.py").write_text("y = 1\n")
+    monkeypatch.setattr(cache, "__file__", str(fake / "repro" / "cache.py"))
+    cache.library_fingerprint.cache_clear()
+    before_a, before_all = cache.library_fingerprint(("a.py",)), cache.library_fingerprint()
+    (fake / "b.py").write_text("y = 2\n")
+    cache.library_fingerprint.cache_clear()
+    assert cache.library_fingerprint(("a.py",)) == before_a
+    assert cache.library_fingerprint() != before_all
+    (fake / "a.py").write_text("x = 2\n")
+    cache.library_fingerprint.cache_clear()
+    assert cache.library_fingerprint(("a.py",)) != before_a
+    cache.library_fingerprint.cache_clear()
+
+
 def test_params_and_selection_validation():
     assert parse_params("seed=3 name=abc") == {"seed": 3, "name": "abc"}
     with pytest.raises(SystemExit, match="name=value"):

@@ -6,7 +6,7 @@ initialised from its own seed), its own replay buffer or rollout, and its own ra
 stream (:class:`MemberRNG`: one numpy generator per member, drawn in blocks), so a subset's
 agent does not depend on which other subsets share its batch. Losses are per member and
 summed; gradient clipping is per member; one Adam over the stacked parameters is R
-independent Adams.
+independent Adams (torch's fused kernel: same update rule, about twice as fast on a CPU).
 
 The algorithms follow stable-baselines3 2.9.2's SAC and PPO (the reference we check
 against, :mod:`.sb3_reference`) with the hyper-parameters of :data:`SAC_BUDGET` and
@@ -116,21 +116,46 @@ def _random_starts(env: BatchedPIDEnv, rng: MemberRNG) -> None:
     env.reset_all()
 
 
+def _flat_take(buf: torch.Tensor, flat_idx: torch.Tensor) -> torch.Tensor:
+    """Rows of a per-member buffer ``(R, N, ...)`` at flat indices ``r * N + idx`` (R, B)."""
+    return (
+        buf.flatten(0, 1)
+        .index_select(0, flat_idx.reshape(-1))
+        .view(*flat_idx.shape, *buf.shape[2:])
+    )
+
+
+def _adam(params, lr: float, **kw) -> torch.optim.Adam:
+    """Adam with the fused kernel where torch has one for the device (same update rule)."""
+    return torch.optim.Adam(params, lr=lr, fused=True, **kw)
+
+
 def train_sac(
     env: BatchedPIDEnv, seeds: list[int], budget: SACBudget = SAC_BUDGET, block: int = 50
 ) -> SACPolicy:
-    """Train ``len(seeds)`` SAC agents, one per member of ``env`` (``env.E`` must be 1)."""
+    """Train ``len(seeds)`` SAC agents, one per member of ``env`` (``env.E`` must be 1).
+
+    The twin critics of all members are one :class:`BatchedMLP` of ``2R`` members (critic 1 of
+    member ``r`` is member ``r``, critic 2 is member ``R + r``), so each critic operation is
+    one stacked call; the arithmetic per member is that of two separate networks.
+    """
     R, dev, b = env.R, env.a0.device, budget
     h = list(b.hidden)
     actor = BatchedMLP([s + 1 for s in seeds], OBS_DIM, h, 2 * ACT_DIM, device=dev)
-    q = [BatchedMLP([s + k for s in seeds], OBS_DIM + ACT_DIM, h, 1, device=dev) for k in (2, 3)]
-    q_t = [BatchedMLP([s + k for s in seeds], OBS_DIM + ACT_DIM, h, 1, device=dev) for k in (2, 3)]
-    for src, dst in zip(q, q_t, strict=True):
-        dst.load_state_dict(src.state_dict())
+    twin_seeds = [s + 2 for s in seeds] + [s + 3 for s in seeds]
+    q = BatchedMLP(twin_seeds, OBS_DIM + ACT_DIM, h, 1, device=dev)
+    q_t = BatchedMLP(twin_seeds, OBS_DIM + ACT_DIM, h, 1, device=dev)
+    q_t.load_state_dict(q.state_dict())
+    q_params, q_t_params = list(q.parameters()), list(q_t.parameters())
     log_alpha = torch.zeros(R, device=dev, requires_grad=True)
-    opt_pi = torch.optim.Adam(actor.parameters(), lr=b.lr)
-    opt_q = torch.optim.Adam([p for m in q for p in m.parameters()], lr=b.lr)
-    opt_a = torch.optim.Adam([log_alpha], lr=b.lr)
+    opt_pi = _adam(actor.parameters(), b.lr)
+    opt_q = _adam(q_params, b.lr)
+    opt_a = _adam([log_alpha], b.lr)
+
+    def twin(net: BatchedMLP, x: torch.Tensor) -> torch.Tensor:
+        """Both critics' values ``(2, R, B)`` of ``x (R, B, obs + act)``."""
+        return net(torch.cat([x, x], 0))[..., 0].view(2, R, -1)
+
     rng = MemberRNG(seeds, dev)
     _random_starts(env, rng)
     n = b.total_steps
@@ -139,6 +164,7 @@ def train_sac(
     buf_r = torch.zeros(R, n, device=dev)
     buf_n = torch.zeros(R, n, OBS_DIM, device=dev)
     buf_d = torch.zeros(R, n, device=dev)
+    offset = (torch.arange(R, device=dev) * n)[:, None]
     obs = env.reset_all()  # (R, 1, OBS)
     target_entropy = -float(ACT_DIM)
     for t in range(n):
@@ -160,23 +186,24 @@ def train_sac(
         obs = nxt
         if t + 1 < b.learning_starts:
             continue
-        idx = (draw_idx[:, j] * (t + 1)).long().clamp(max=t)  # (R, B)
-        o, a, r, o2, d = (_take(x, idx) for x in (buf_o, buf_a, buf_r, buf_n, buf_d))
+        idx = (draw_idx[:, j] * (t + 1)).long().clamp(max=t) + offset  # (R, B) flat rows
+        o, a, r, o2, d = (_flat_take(x, idx) for x in (buf_o, buf_a, buf_r, buf_n, buf_d))
         eps = draw_eps[:, j]
         alpha = log_alpha.exp().detach()[:, None]
         with torch.no_grad():
             a2, logp2 = _squashed(actor, o2, eps[:, 1])
-            x2 = torch.cat([o2, a2], -1)
-            qn = torch.min(q_t[0](x2), q_t[1](x2))[..., 0] - alpha * logp2
+            qn = twin(q_t, torch.cat([o2, a2], -1)).min(0).values - alpha * logp2
             target = r + b.gamma * (1 - d) * qn
-        x = torch.cat([o, a], -1)
-        loss_q = sum(0.5 * (m(x)[..., 0] - target).pow(2).mean(-1) for m in q).sum()
+        loss_q = (0.5 * (twin(q, torch.cat([o, a], -1)) - target).pow(2).mean(-1)).sum()
         opt_q.zero_grad()
         loss_q.backward()
         opt_q.step()
         a_pi, logp = _squashed(actor, o, eps[:, 0])
-        xp = torch.cat([o, a_pi], -1)
-        q_pi = torch.min(q[0](xp), q[1](xp))[..., 0]
+        for p in q_params:  # the actor's loss needs no critic weight gradients
+            p.requires_grad_(False)
+        q_pi = twin(q, torch.cat([o, a_pi], -1)).min(0).values
+        for p in q_params:
+            p.requires_grad_(True)
         loss_pi = (alpha * logp - q_pi).mean(-1).sum()
         opt_pi.zero_grad()
         loss_pi.backward()
@@ -186,9 +213,8 @@ def train_sac(
         loss_a.backward()
         opt_a.step()
         with torch.no_grad():
-            for src, dst in zip(q, q_t, strict=True):
-                for ps, pd in zip(src.parameters(), dst.parameters(), strict=True):
-                    pd.mul_(1 - b.tau).add_(ps, alpha=b.tau)
+            torch._foreach_mul_(q_t_params, 1 - b.tau)
+            torch._foreach_add_(q_t_params, q_params, alpha=b.tau)
     return SACPolicy(actor)
 
 
@@ -212,7 +238,7 @@ def train_ppo(env: BatchedPIDEnv, seeds: list[int], budget: PPOBudget = PPO_BUDG
     vf = BatchedMLP([s + 2 for s in seeds], OBS_DIM, h, 1, activation="tanh", device=dev)
     log_std = torch.zeros(R, 1, ACT_DIM, device=dev, requires_grad=True)
     params = [*pi.parameters(), log_std, *vf.parameters()]
-    opt = torch.optim.Adam(params, lr=b.lr, eps=1e-5)
+    opt = _adam(params, b.lr, eps=1e-5)
     rng = MemberRNG(seeds, dev)
     _random_starts(env, rng)
     T = b.n_steps

@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--cases", nargs="*", default=list(SMALL))
     t.add_argument("--algos", nargs="*", default=list(ALGORITHMS))
     t.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    t.add_argument("--chunk", type=int, default=1024, help="subsets per batch (large cases)")
+    t.add_argument("--jobs", type=int, default=2, help="chunks computed at once (large cases)")
     c = sub.add_parser("checks", help="budget sweep, SB3 reference check, world-model agreement")
     c.add_argument("--which", nargs="*", default=["budget", "reference", "agreement"])
     k = sub.add_parser("kubernetes-sample")
@@ -103,6 +105,13 @@ def main(argv: list[str] | None = None) -> int:
         for key in args.cases:
             case = CASE_STUDIES[key]
             for algo in args.algos:
+                if 1 << case.n > args.chunk:  # Kubernetes: chunked, resumable, in parallel
+                    for seed in args.seeds:
+                        t0 = time.perf_counter()
+                        frame = build_table(case, algo, seed, None, args.chunk, args.jobs)
+                        path = write_table(frame, case, algo, seed, time.perf_counter() - t0)
+                        print(f"wrote {path} ({len(frame)} subsets)", flush=True)
+                    continue
                 t0 = time.perf_counter()
                 precompute_seeds(case, algo, args.seeds, list(range(1 << case.n)))
                 batch_s = time.perf_counter() - t0

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 from joblib import Parallel, delayed
+from tqdm.auto import tqdm
 
 from ..batched import default_device
 from ..repro import cached, repo_root
@@ -39,6 +40,17 @@ from .traces import Traces, load_traces, traces_path
 from .world_model import RBFParams, SufficientStatistics
 
 ALGORITHMS = ("sac", "ppo")
+#: the modules a utility depends on: the cache key hashes these, not the whole library, so an
+#: edit elsewhere (an estimator, a notebook helper) keeps hours of cached utilities valid
+UTILITY_CODE = (
+    "batched",
+    "action_shapley/batched_agents.py",
+    "action_shapley/case_studies.py",
+    "action_shapley/pid_env.py",
+    "action_shapley/traces.py",
+    "action_shapley/utility.py",
+    "action_shapley/world_model.py",
+)
 EVAL_SEED = 2024  #: seed of the simulated system's noise during evaluation (all subsets)
 
 
@@ -110,13 +122,16 @@ def _compute(case: CaseStudy, traces: Traces, algo: str, seeds: list[int], masks
     """Utilities of every (seed, mask) pair, all agents in one batch."""
     all_masks = np.array([m for _ in seeds for m in masks], dtype=np.int64)
     agent_seeds = [subset_seed(s, m) for s in seeds for m in masks]
+    t0 = time.perf_counter()
     res = train_and_evaluate(case, SufficientStatistics(traces).fit(all_masks), algo, agent_seeds)
+    seconds = (time.perf_counter() - t0) / len(seeds)
     out, k = {}, len(masks)
     for i, s in enumerate(seeds):
         out[s] = {
             "mask": [int(m) for m in masks],
             "utility": res["utility"][i * k : (i + 1) * k].tolist(),
             "convergence": res["convergence"][i * k : (i + 1) * k].tolist(),
+            "seconds": seconds,  # compute time of this seed's share of the batch
         }
     return out
 
@@ -132,7 +147,7 @@ def _chunk(
     case = case_study(case_key)
     config = _chunk_config(case_key, traces, algo, seed, masks)
     compute = lambda: _compute(case, traces, algo, [seed], masks)[seed]  # noqa: E731
-    return cached("action_shapley_utility", config, compute, enabled=use_cache)
+    return cached("action_shapley_utility", config, compute, enabled=use_cache, code=UTILITY_CODE)
 
 
 def precompute_seeds(
@@ -149,14 +164,14 @@ def precompute_seeds(
     results = _compute(case, traces, algo, todo, list(masks))
     for s in todo:
         cfg = _chunk_config(case.key, traces, algo, s, masks)
-        cached("action_shapley_utility", cfg, lambda s=s: results[s])
+        cached("action_shapley_utility", cfg, lambda s=s: results[s], code=UTILITY_CODE)
 
 
 def _is_cached(config: dict) -> bool:
     from ..repro import cache_dir
     from ..repro.cache import config_key
 
-    key = config_key("action_shapley_utility", config)
+    key = config_key("action_shapley_utility", config, UTILITY_CODE)
     return (cache_dir() / "action_shapley_utility" / f"{key}.pkl").exists()
 
 
@@ -172,6 +187,7 @@ class AgentGame(ValuationGame):
     n_jobs: int = 1
     use_cache: bool = True
     convergence: dict[int, int] = field(default_factory=dict)
+    compute_seconds: float = 0.0  #: summed compute time of the chunks (cached ones included)
 
     def __post_init__(self) -> None:
         super().__init__(self.case.n, self.case.points)
@@ -183,12 +199,14 @@ class AgentGame(ValuationGame):
         chunks = [
             masks[i : i + self.chunk_size].tolist() for i in range(0, masks.size, self.chunk_size)
         ]
-        results = Parallel(n_jobs=self.n_jobs)(
+        results = Parallel(n_jobs=self.n_jobs, return_as="generator")(
             delayed(_chunk)(self.case.key, self.traces, self.algo, self.seed, c, self.use_cache)
             for c in chunks
         )
         values = {}
-        for res in results:
+        label = f"{self.case.key} {self.algo} seed {self.seed}"
+        for res in tqdm(results, total=len(chunks), desc=label, disable=len(chunks) < 4):
+            self.compute_seconds += float(res.get("seconds", 0.0))
             for m, u, c in zip(res["mask"], res["utility"], res["convergence"], strict=True):
                 values[m] = u
                 self.convergence[m] = int(c)
@@ -214,14 +232,24 @@ def subset_label(case: CaseStudy, mask: int) -> str:
 
 
 def build_table(
-    case: CaseStudy, algo: str, seed: int, masks: np.ndarray | None = None, chunk_size: int = 64
+    case: CaseStudy,
+    algo: str,
+    seed: int,
+    masks: np.ndarray | None = None,
+    chunk_size: int = 64,
+    n_jobs: int = 1,
 ) -> pd.DataFrame:
-    """Compute (or read from the cache) the utilities of ``masks`` (default: all subsets)."""
-    game = AgentGame(case, algo, seed, chunk_size=chunk_size)
+    """Compute (or read from the cache) the utilities of ``masks`` (default: all subsets).
+
+    Chunks of ``chunk_size`` subsets train as one batch (bigger is cheaper per agent, up to
+    about 1,024 on a CPU) and ``n_jobs`` chunks run at once; each finished chunk is cached,
+    so an interrupted run resumes where it stopped.
+    """
+    game = AgentGame(case, algo, seed, chunk_size=chunk_size, n_jobs=n_jobs)
     game.use_cache = True
     masks = np.arange(1 << case.n) if masks is None else np.asarray(masks)
     util = game.utilities(masks)
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "mask": masks,
             "subset": [subset_label(case, int(m)) for m in masks],
@@ -229,6 +257,8 @@ def build_table(
             "convergence": [game.convergence[int(m)] for m in masks],
         }
     )
+    frame.attrs["compute_seconds"] = game.compute_seconds
+    return frame
 
 
 def write_table(frame: pd.DataFrame, case: CaseStudy, algo: str, seed: int, seconds: float) -> Path:
@@ -245,10 +275,11 @@ def write_table(frame: pd.DataFrame, case: CaseStudy, algo: str, seed: int, seco
         "eval_seed": EVAL_SEED,
         "world_model": "fixed-basis RBF (5x5x5 grid, sigma 0.25) + ridge 0.1",
         "traces_sha256_16": traces_digest(traces),
-        "code_fingerprint": library_fingerprint(),
+        "code_fingerprint": library_fingerprint(UTILITY_CODE),
         "n_subsets": int(len(frame)),
         "complete": bool(len(frame) == 1 << case.n),
         "wall_seconds": round(seconds, 1),
+        "compute_seconds": round(float(frame.attrs.get("compute_seconds", seconds)), 1),
         "torch": torch.__version__,
         "regenerate": f"make {regenerate_target(case)}",
     }
