@@ -410,3 +410,37 @@ def test_case_by_case_verdict():
     assert verdict([True, True]) is True and verdict([False, False]) is False
     assert verdict([True, False]) == "partly" and verdict([]) is False
     assert verdict(np.array([1.0, 0.0]) > 0.5) == "partly"
+
+
+def test_printed_vs_corrected_on_the_kubernetes_sample(monkeypatch):
+    # Notebook 25's Kubernetes comparison reads the stratified sample from the committed table.
+    # On an additive stand-in table (every marginal of k is w_k, no nulls) the corrected
+    # estimate is w_k exactly and the printed one w_k / n * sum_i 1 / C(n-1, i), whatever the
+    # draws; a null on one side of a pair contributes nothing but still counts as drawn.
+    import pandas as pd
+
+    from shaprl.action_shapley import utility
+    from shaprl.action_shapley.case_studies import KUBERNETES
+    from shaprl.action_shapley.estimators.summary import sampled_printed_vs_corrected
+
+    n = KUBERNETES.n
+    w = np.linspace(-1.0, 2.0, n)
+    pairs = utility.stratified_pairs(n, 1, 0)
+    masks = sorted({m for _, d, dk in pairs for m in (d, dk)})
+    util = [float(sum(w[k] for k in range(n) if m >> k & 1)) for m in masks]
+    frame = pd.DataFrame({"mask": masks, "utility": util})
+    monkeypatch.setattr(utility, "load_table", lambda case, algo, seed: (frame, {}))
+    out, info = sampled_printed_vs_corrected("kubernetes", "sac")
+    factor = sum(1 / comb(n - 1, i) for i in range(n)) / n
+    np.testing.assert_allclose(out["corrected"], w, atol=1e-12)
+    np.testing.assert_allclose(out["printed"], w * factor, atol=1e-12)
+    assert (out["levels sampled"] == n).all()
+    assert info["spearman"] == pytest.approx(1.0)
+    assert info["corrected picks"] == tuple(KUBERNETES.points[k] for k in range(n - 5, n))
+    # a null subset: its pair's delta drops out, the level's denominator stays
+    k0, d0, dk0 = next(p for p in pairs if p[0] == n - 1 and bin(p[1]).count("1") == 3)
+    nulled = frame.assign(utility=np.where(frame["mask"] == dk0, np.nan, frame["utility"]))
+    monkeypatch.setattr(utility, "load_table", lambda case, algo, seed: (nulled, {}))
+    out2, _ = sampled_printed_vs_corrected("kubernetes", "sac")
+    shared = sum(1 for k, d, dk in pairs if k == k0 and bin(d).count("1") == 3)
+    assert out2["corrected"].iloc[k0] == pytest.approx(w[k0] - w[k0] / shared / n)

@@ -8,6 +8,8 @@
   for every algorithm and seed, indispensable points marked ("ind.", Tables 1 and 3).
 * :func:`congruence` -- SAC-PID vs PPO-PID: Spearman rank correlation of the seed-mean values
   of the dispensable points and the largest absolute difference.
+* :func:`kubernetes_values`, :func:`sample_vs_exact` -- the stratified-sample estimate of
+  Eq. 1 (two pairs per point and size) and how far it is from the exact values.
 """
 
 from __future__ import annotations
@@ -164,6 +166,33 @@ def kubernetes_values(
             "pairs_planned": total,
         }
     )
+
+
+def sample_vs_exact(estimate: pd.DataFrame, values: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """The stratified-sample estimate (:func:`kubernetes_values`) beside the exact value."""
+    exact = values[values.seed == seed][["algorithm", "point", "value", "indispensable"]]
+    out = estimate.rename(columns={"value": "estimate"}).merge(
+        exact.rename(columns={"value": "exact"}), on=["algorithm", "point"]
+    )
+    out["error"] = out["estimate"] - out["exact"]
+    return out
+
+
+def sample_accuracy(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per algorithm: Spearman rank correlation, MAE and whether the top point is the same."""
+    rows = []
+    for algo, part in frame.groupby("algorithm", sort=False):
+        rows.append(
+            {
+                "algorithm": algo,
+                "spearman": float(spearmanr(part["estimate"], part["exact"]).statistic),
+                "MAE": float(part["error"].abs().mean()),
+                "largest |exact|": float(part["exact"].abs().max()),
+                "same top point": part.loc[part["estimate"].idxmax(), "point"]
+                == part.loc[part["exact"].idxmax(), "point"],
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def n_subsets_of_size(n: int, i: int) -> int:
