@@ -259,4 +259,8 @@ def trained_dqn(
         finally:
             torch.set_num_threads(torch_threads)
 
-    return cached("dqn_agent", key, compute, enabled=cache)
+    # keyed by the DQN and the environments' code only: an edit to an explainer or a
+    # notebook helper does not retrain every agent
+    return cached(
+        "dqn_agent", key, compute, enabled=cache, code=("agents/dqn.py", "domains", "mdp")
+    )
