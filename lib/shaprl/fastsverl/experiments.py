@@ -361,18 +361,64 @@ class LargeBudget:
     buffer: int = 8_000
     validation: int = 2_000
     seed: int = 0
+    #: off-policy outcome characteristic (Eqs. 15-16): a fixed number of updates, as many as
+    #: the agent made (App. C; 10M steps / train_frequency 10), batch 64 (the authors')
+    outcome_characteristic: int = 1_000_000
+    outcome_shapley: int = 3_100_000
+    outcome_batch: int = 64
+    outcome_eval_every: int = 1_000
+    outcome_validation: int = 2_000  #: held-out agent transitions for the TD loss
+
+
+def _convergence_rows(curves: Curves, name: str, kind: str, model: str) -> list[dict]:
+    """Per run: the update of the lowest validation loss and that loss."""
+    best = curves.val_loss.argmin(axis=1)
+    return [
+        {
+            "domain": name,
+            "kind": kind,
+            "model": model,
+            "run": r,
+            "updates to converge": int(curves.updates[best[r]]),
+            "final loss": float(curves.val_loss[r, best[r]]),
+            "updates/s": curves.updates_per_second,
+        }
+        for r in range(curves.val_loss.shape[0])
+    ]
+
+
+def _mean_curve(curves: Curves, name: str, kind: str, model: str) -> pd.DataFrame:
+    v = curves.val_loss
+    return pd.DataFrame(
+        {
+            "domain": name,
+            "kind": kind,
+            "model": model,
+            "update": curves.updates,
+            "mean": v.mean(0),
+            "stderr": v.std(0, ddof=1) / np.sqrt(v.shape[0]) if v.shape[0] > 1 else 0.0,
+        }
+    )
 
 
 def large_mastermind(k: int, g: int, p: int, budget: LargeBudget) -> dict[str, Any]:
-    """Convergence of behaviour and prediction models on Mastermind-kgp (no exact ground truth).
+    """Convergence of behaviour, prediction and outcome models on Mastermind-kgp (no exact
+    ground truth).
 
-    The DQN agent (128², FastSVERL conventions) is rolled out greedily to collect the on-policy
-    buffer; characteristic models and then Shapley models (on run 0 of the learned
-    characteristic) are trained as batched groups. Per run, "updates to converge" is the update
-    of the lowest validation loss and "final loss" that loss. Returns the per-run table, the
-    mean validation curves, and what is needed to draw one explained board (Table 2).
+    The DQN agent (128², FastSVERL conventions, its replay buffer recorded) is rolled out
+    greedily to collect the on-policy buffer; characteristic models and then Shapley models
+    (on run 0 of the learned characteristic) are trained as batched groups. The outcome
+    characteristic is learned off-policy from the agent's own training transitions
+    (Eqs. 15-16, :mod:`.outcome_replay`) for a fixed number of updates, with run 0 of the
+    behaviour characteristic as π̃; outcome Shapley models (Eq. 21) train on its run 0. Per
+    Shapley or characteristic run, "updates to converge" is the update of the lowest
+    validation loss and "final loss" that loss. Returns the per-run table, the mean validation
+    curves, the outcome characteristic's held-out TD losses, and what is needed to draw one
+    explained board (Table 2).
     """
+    from . import outcome_replay as orp
     from .explainer import collect_states
+    from .outcome import OutcomeConfig, partial_policy_model
 
     torch.set_num_threads(1)
     name = f"Mastermind-{k}{g}{p}"
@@ -382,6 +428,7 @@ def large_mastermind(k: int, g: int, p: int, budget: LargeBudget) -> dict[str, A
         lambda: mm.MastermindEnv(k, g, p, conventions="fastsverl"),
         cfg,
         env_config={"k": k, "g": g, "p": p, "conventions": "fastsverl"},
+        record=True,  # the off-policy data of the outcome characteristic (Eq. 15)
     )
     env = mm.MastermindEnv(k, g, p, conventions="fastsverl")
     n = budget.buffer + budget.validation
@@ -403,36 +450,50 @@ def large_mastermind(k: int, g: int, p: int, budget: LargeBudget) -> dict[str, A
         )
         models[kind] = (upstream, shap)
         for model, curves in (("characteristic", c_curves), ("shapley", s_curves)):
-            best = curves.val_loss.argmin(axis=1)
-            for r in range(curves.val_loss.shape[0]):
-                rows.append(
-                    {
-                        "domain": name,
-                        "kind": kind,
-                        "model": model,
-                        "run": r,
-                        "updates to converge": int(curves.updates[best[r]]),
-                        "final loss": float(curves.val_loss[r, best[r]]),
-                        "updates/s": curves.updates_per_second,
-                    }
-                )
-            curves_out.append(
-                pd.DataFrame(
-                    {
-                        "domain": name,
-                        "kind": kind,
-                        "model": model,
-                        "update": curves.updates,
-                        "mean": curves.val_loss.mean(0),
-                        "stderr": curves.val_loss.std(0, ddof=1) / np.sqrt(curves.val_loss.shape[0])
-                        if curves.val_loss.shape[0] > 1
-                        else 0.0,
-                    }
-                )
-            )
+            rows += _convergence_rows(curves, name, kind, model)
+            curves_out.append(_mean_curve(curves, name, kind, model))
+    # outcome (Table 4): off-policy characteristic from the agent's buffer, then Shapley models
+    pi_tilde = partial_policy_model(models["behaviour"][0].net, base.mask_value)
+    transitions, held_out = orp.Transitions.from_buffer(agent.buffer).split(
+        budget.outcome_validation, seed=budget.seed
+    )
+    ocfg = OutcomeConfig(
+        hidden=(128, 128),
+        batch_size=budget.outcome_batch,
+        updates=budget.outcome_characteristic,
+        eval_every=budget.outcome_eval_every,
+        n_runs=budget.n_runs,
+        seed=budget.seed,
+        mask_value=base.mask_value,
+    )
+    q_net, o_curves = orp.train_outcome_replay(
+        transitions, states[train], agent.policy, pi_tilde, ocfg, validation=held_out
+    )
+    o_char = orp.replay_characteristic(q_net, pi_tilde)
+    o_data = orp.outcome_state_data(states, train, val, o_char)
+    o_shap, os_curves = train_shapley(
+        o_data, o_char, replace(base, updates=budget.outcome_shapley, seed=budget.seed + 1)
+    )
+    models["outcome"] = (o_char, o_shap)
+    rows += _convergence_rows(os_curves, name, "outcome", "shapley")
+    curves_out.append(_mean_curve(o_curves, name, "outcome", "characteristic (TD)"))
+    curves_out.append(_mean_curve(os_curves, name, "outcome", "shapley"))
+    td = o_curves.val_loss
+    outcome_char = pd.DataFrame(
+        {
+            "domain": name,
+            "run": np.arange(td.shape[0]),
+            "updates": int(o_curves.updates[-1]),
+            "initial TD loss": td[:, 0],
+            "final TD loss": td[:, -1],
+            "transitions": len(transitions),
+            "updates/s": o_curves.updates_per_second,
+        }
+    )
     return {
         "runs": pd.DataFrame(rows),
         "curves": pd.concat(curves_out, ignore_index=True),
+        "outcome_characteristic": outcome_char,
         "agent": agent,
         "states": states,
         "counts": np.bincount(inverse, minlength=len(states)),
@@ -444,9 +505,10 @@ def large_mastermind(k: int, g: int, p: int, budget: LargeBudget) -> dict[str, A
 def explain_board(result: dict[str, Any], state: np.ndarray) -> tuple[str, np.ndarray]:
     """Behaviour Shapley values (run 0, efficiency-corrected) of the agent's chosen guess."""
     agent, (char, shap) = result["agent"], result["models"]["behaviour"]
-    x = torch.as_tensor(np.asarray(state, np.float32)[None])
-    probs = agent.policy(x.numpy())
-    phi = shap.corrected(x, torch.as_tensor(probs, dtype=torch.float32), char.null(None, x))[0, 0]
+    probs = agent.policy(np.asarray(state, np.float32)[None])
+    x = torch.as_tensor(np.asarray(state, np.float32)[None], device=shap.device)
+    grand = torch.as_tensor(probs, dtype=torch.float32, device=shap.device)
+    phi = shap.corrected(x, grand, char.null(None, x))[0, 0].cpu()
     action = int(probs[0].argmax())
     return mm.action_names(result["spec"])[action], phi[:, action].numpy()
 
@@ -680,12 +742,29 @@ LARGE_PROFILES: dict[str, dict[str, Any]] = {
     "smoke": _d(
         games=[(4, 4, 3)],
         budget=LargeBudget(
-            dqn_steps=1_000, characteristic=62, shapley=62, n_runs=2, buffer=800, validation=200
+            dqn_steps=1_000,
+            characteristic=62,
+            shapley=62,
+            n_runs=2,
+            buffer=800,
+            validation=200,
+            outcome_characteristic=62,
+            outcome_shapley=62,
+            outcome_eval_every=31,
+            outcome_validation=200,
         ),
     ),
     "quick": _d(
         games=[(4, 4, 3)],
-        budget=LargeBudget(dqn_steps=20_000, characteristic=1_240, shapley=310, n_runs=3),
+        budget=LargeBudget(
+            dqn_steps=20_000,
+            characteristic=1_240,
+            shapley=310,
+            n_runs=3,
+            outcome_characteristic=10_000,
+            outcome_shapley=1_240,
+            outcome_eval_every=250,
+        ),
     ),
     "paper": _d(games=[(4, 4, 3), (4, 5, 3), (4, 6, 3)], budget=LargeBudget(n_runs=10)),
 }

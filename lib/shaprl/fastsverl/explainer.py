@@ -32,6 +32,7 @@ from .training import (
     ModelCharacteristic,
     StateData,
     TrainConfig,
+    resolve_device,
     train_characteristic,
     train_shapley,
 )
@@ -89,6 +90,9 @@ class FastSVERLExplainer:
         Seeded runs trained together; ``> 1`` gives standard errors.
     mask_value:
         Stands for an unknown feature; must lie outside the observations' values.
+    device:
+        Where the models train (``None``: a GPU when present, else the CPU); explanations
+        come back as numpy arrays either way.
     """
 
     def __init__(
@@ -109,6 +113,7 @@ class FastSVERLExplainer:
         mask_value: float = MASK_VALUE,
         feature_names: Sequence[str] | None = None,
         action_names: Sequence[str] | None = None,
+        device: torch.device | str | None = None,
     ) -> None:
         shape = getattr(env.observation_space, "shape", None)
         if shape is None or len(shape) != 1:
@@ -117,6 +122,7 @@ class FastSVERLExplainer:
                 f"{env.observation_space}. Flatten the observations with a wrapper first."
             )
         self.env, self.policy_fn, self.value_fn = env, policy_fn, value_fn
+        self.device = resolve_device(device)
         self.n_features = int(shape[0])
         self.feature_names = tuple(feature_names or (f"x{i}" for i in range(self.n_features)))
         self.action_names = None if action_names is None else tuple(action_names)
@@ -170,11 +176,13 @@ class FastSVERLExplainer:
                 states, self._targets(kind, states), inverse[:n_train], inverse[n_train:]
             )
             char, c_curves = train_characteristic(
-                data, replace(self.config, updates=self.updates[0])
+                data, replace(self.config, updates=self.updates[0]), device=self.device
             )
             self.characteristics[kind] = ModelCharacteristic(char.member(0), self.config.mask_value)
             cfg = replace(self.config, updates=self.updates[1], seed=self.config.seed + 1)
-            model, s_curves = train_shapley(data, self.characteristics[kind], cfg)
+            model, s_curves = train_shapley(
+                data, self.characteristics[kind], cfg, device=self.device
+            )
             self.shapley[kind] = model
             self.curves[kind] = {"characteristic": c_curves, "shapley": s_curves}
         self.info = {
@@ -204,12 +212,12 @@ class FastSVERLExplainer:
         x = np.atleast_2d(np.asarray(observations, np.float32))
         if x.shape[1] != self.n_features:
             raise ValueError(f"observations need {self.n_features} features; got shape {x.shape}")
-        xt = torch.as_tensor(x)
+        xt = torch.as_tensor(x, device=self.device)
         values = {}
         for kind in kinds:
-            grand = torch.as_tensor(self._targets(kind, x))
+            grand = torch.as_tensor(self._targets(kind, x), device=self.device)
             null = self.characteristics[kind].null(None, xt)
-            phi = self.shapley[kind].corrected(xt, grand, null).numpy()  # (R, n, F, m)
+            phi = self.shapley[kind].corrected(xt, grand, null).cpu().numpy()  # (R, n, F, m)
             r = phi.shape[0]
             stderr = phi.std(0, ddof=1) / np.sqrt(r) if r > 1 else np.full(phi.shape[1:], np.nan)
             outputs = (

@@ -47,7 +47,7 @@ from ..batched import BatchedMLP, member_seeds
 from ..mdp.tabular import TabularMDP
 from .coalitions import mask, uniform_coalitions
 from .exact import TabularProblem, tabular_problem
-from .training import CharacteristicEval, TrainConfig
+from .training import CharacteristicEval, TrainConfig, resolve_device
 
 WEIGHTINGS = ("none", "unnormalised", "normalised")
 
@@ -149,7 +149,7 @@ def train_weighted_characteristics(
     cfg: TrainConfig,
     exact: CharacteristicEval,
     *,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
 ) -> WeightedCurves:
     """Behaviour/prediction characteristic models (Eqs. 12-13) under importance weights.
 
@@ -160,7 +160,9 @@ def train_weighted_characteristics(
     :func:`importance_weights`. The r-th seed is the same under every source (common random
     numbers: conditions are compared on equal initial weights). No validation selection:
     the curves are exact MSE (unweighted, over distinct masked inputs) every ``eval_every``.
+    ``device=None``: a GPU when present (:func:`~.training.resolve_device`).
     """
+    device = resolve_device(device)
     f, m, b, n = states.shape[1], targets.shape[1], cfg.batch_size, cfg.n_runs
     seeds = member_seeds(cfg.seed, n)
     x_all = torch.as_tensor(states, dtype=torch.float32, device=device)
@@ -208,7 +210,7 @@ def train_weighted_characteristics(
             chunk, at = draw(), 0
         pos, c = chunk[0][:, at], chunk[1][:, at]
         at += 1
-        idx = flat_idx[pos]
+        idx = flat_idx[pos].to(device)
         x = mask(x_all[idx], c.to(device), cfg.mask_value)
         err = (model(x) - y_all[idx]).pow(2).mean(-1)  # (R, B)
         loss = (err * weights(pos)).mean(-1).sum()

@@ -66,18 +66,39 @@ def exact_behaviour(problem: TabularProblem) -> Behaviour:
     return lambda se, c: table[se, coalition_bits(c)]
 
 
+class PartialPolicyModel:
+    """π̃_{s_e}(C) from a behaviour characteristic model (Eq. 12) on feature rows: the model at
+    s_e masked by C, clipped at zero and renormalised into a distribution.
+
+    ``pi_tilde(xe (N, F), c (N, F) bool) -> (N, A)``; the model follows ``xe``'s device.
+    A class, not a closure, so that a trained explanation can be pickled (cached).
+    """
+
+    def __init__(self, net: torch.nn.Module, mask_value: float = MASK_VALUE) -> None:
+        self.net, self.mask_value = net, mask_value
+
+    @torch.no_grad()
+    def __call__(self, xe: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        if next(self.net.parameters()).device != xe.device:
+            self.net.to(xe.device)
+        p = self.net(mask(xe, c, self.mask_value)).clamp_min(0.0) + 1e-8
+        return p / p.sum(-1, keepdim=True)
+
+
+def partial_policy_model(
+    net: torch.nn.Module, mask_value: float = MASK_VALUE
+) -> PartialPolicyModel:
+    """:class:`PartialPolicyModel` of a behaviour characteristic network."""
+    return PartialPolicyModel(net, mask_value)
+
+
 def model_behaviour(
     problem: TabularProblem, net: torch.nn.Module, mask_value: float = MASK_VALUE
 ) -> Behaviour:
     """A learned behaviour characteristic, clipped and renormalised into a distribution."""
     states = torch.as_tensor(problem.states)
-
-    @torch.no_grad()
-    def beh(se: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        p = net(mask(states[se], c, mask_value)).clamp_min(0.0) + 1e-8
-        return p / p.sum(-1, keepdim=True)
-
-    return beh
+    pi_tilde = partial_policy_model(net, mask_value)
+    return lambda se, c: pi_tilde(states[se], c)
 
 
 @dataclass(frozen=True)
@@ -146,6 +167,45 @@ def _soft_update(target: torch.nn.Module, net: torch.nn.Module, tau: float) -> N
     with torch.no_grad():
         for p_t, p in zip(target.parameters(), net.parameters(), strict=True):
             p_t.mul_(1.0 - tau).add_(tau * p)
+
+
+def outcome_value(out: torch.Tensor, probs: torch.Tensor | None) -> torch.Tensor:
+    """ṽ_{s_e}(C) from the network output at s = s_e: V itself (on-policy, ``probs=None``) or
+    Eq. 16, Σ_a π̃_{s_e}(C)(a) Q(s_e, a | s_e, C) (off-policy); shape ``(..., 1)``."""
+    if probs is None:
+        return out
+    return (out * probs).sum(-1, keepdim=True)
+
+
+def expected_sarsa_update(
+    net: BatchedMLP,
+    target: BatchedMLP,
+    opt: torch.optim.Optimizer,
+    inputs: torch.Tensor,
+    actions: torch.Tensor,
+    rewards: torch.Tensor,
+    done: torch.Tensor,
+    next_inputs: torch.Tensor,
+    next_probs: torch.Tensor,
+    gamma: float,
+    tau: float,
+) -> torch.Tensor:
+    """One Eq. 15 step of every run, then the soft target update; returns the per-run losses.
+
+    Shapes ``(R, B, ...)``: ``inputs``/``next_inputs`` are :func:`outcome_inputs` of s and s',
+    ``next_probs`` the conditioned policy π̂(· | s'; s_e, C). The target is
+    r + γ (1 - done) Σ_a' π̂(a' | s') Q'(s', a' | s_e, C).
+    """
+    with torch.no_grad():
+        nxt = (target(next_inputs) * next_probs).sum(-1)
+        y = rewards + gamma * (1.0 - done) * nxt
+    q = net(inputs).gather(-1, actions[..., None])[..., 0]
+    per_run = (q - y).pow(2).mean(-1)
+    opt.zero_grad(set_to_none=True)
+    per_run.sum().backward()
+    opt.step()
+    _soft_update(target, net, tau)
+    return per_run.detach()
 
 
 def _curves(marks, mse, t, r, done) -> Curves:
@@ -284,7 +344,7 @@ def train_outcome_off_policy(
     @torch.no_grad()
     def value(se: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         q = net(st.inputs(st.support[se], se, c))  # (R, N, A)
-        return (q * behaviour(se, c)).sum(-1)
+        return outcome_value(q, behaviour(se, c))[..., 0]
 
     @torch.no_grad()
     def evaluate(step: int) -> None:
@@ -302,22 +362,61 @@ def train_outcome_off_policy(
             nxt_pi = st.conditioned(s2.reshape(-1), se.reshape(-1), c.reshape(-1, f)).reshape(
                 r, b, a_n
             )
-            nxt = (target(st.inputs(s2, se, c)) * nxt_pi).sum(-1)
-            y = rew + st.gamma * (1.0 - d) * nxt
-        q = net(st.inputs(s, se, c)).gather(-1, a[..., None])[..., 0]
-        loss = (q - y).pow(2).mean(-1).sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        _soft_update(target, net, cfg.tau)
+        expected_sarsa_update(
+            net,
+            target,
+            opt,
+            st.inputs(s, se, c),
+            a,
+            rew,
+            d,
+            st.inputs(s2, se, c),
+            nxt_pi,
+            st.gamma,
+            cfg.tau,
+        )
         t_train += time.perf_counter() - t0
         if step % cfg.eval_every == 0 or step == cfg.updates:
             evaluate(step)
     return net, _curves(marks, mse, t_train, r, cfg.updates)
 
 
-class OutcomeModelCharacteristic:
-    """A learned outcome characteristic (run 0) as the upstream of outcome Shapley models."""
+class OutcomeCharacteristic:
+    """A learned outcome characteristic ṽ_s(C) as the upstream of outcome Shapley models.
+
+    Called like the characteristics of :mod:`~shaprl.fastsverl.training` (``idx``, ``x``,
+    ``c`` of one update), with the explained state s_e = the input state x:
+    ``net(outcome_inputs(x, x, C))`` read out as V (on-policy, ``partial_policy=None``) or by
+    Eq. 16 with π̃ = ``partial_policy(idx, x, C)`` (off-policy). ``net`` is one run's network.
+    """
+
+    def __init__(
+        self,
+        net: Callable[[torch.Tensor], torch.Tensor],
+        partial_policy: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None,
+    ) -> None:
+        self.net, self.partial_policy = net, partial_policy
+
+    @torch.no_grad()
+    def __call__(self, idx: torch.Tensor, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        shape, f = c.shape[:-1], c.shape[-1]
+        xs, cc = x.reshape(-1, f), c.reshape(-1, f)
+        net = self.net
+        if isinstance(net, torch.nn.Module) and next(net.parameters()).device != xs.device:
+            net.to(xs.device)  # follow the caller's device
+        out = net(outcome_inputs(xs, xs, cc))
+        pol = self.partial_policy
+        flat_idx = None if idx is None else idx.reshape(-1)
+        probs = None if pol is None else pol(flat_idx, xs, cc)
+        return outcome_value(out, probs).reshape(*shape, 1)
+
+    def null(self, idx: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """ṽ_s(∅) of every row of ``x``."""
+        return self(idx, x, torch.zeros(x.shape, dtype=torch.bool, device=x.device))
+
+
+class OutcomeModelCharacteristic(OutcomeCharacteristic):
+    """A learned tabular outcome characteristic (run 0): ``idx`` are positions in the support."""
 
     def __init__(
         self,
@@ -326,18 +425,15 @@ class OutcomeModelCharacteristic:
         behaviour: Behaviour | None,
         cfg: OutcomeConfig,
     ):
-        self.net, self.behaviour, self.mask_value = net, behaviour, cfg.mask_value
+        pol = None if behaviour is None else (lambda se, x, c: behaviour(se, c))
+        super().__init__(lambda inputs: net(inputs)[0], pol)  # run 0
+        self.mask_value = cfg.mask_value
         self.states = torch.as_tensor(problem.states)
 
-    @torch.no_grad()
     def __call__(self, idx: torch.Tensor, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        shape = idx.shape
-        se, cc = idx.reshape(-1), c.reshape(-1, c.shape[-1])
-        xs = self.states[se]
-        out = self.net(outcome_inputs(xs, xs, cc))[0]  # run 0
-        if self.behaviour is not None:  # off-policy: Eq. 16
-            out = (out * self.behaviour(se, cc)).sum(-1, keepdim=True)
-        return out.reshape(*shape, 1)
+        # the tabular models live on the CPU; the values go back to the caller's device
+        idx_cpu = idx.cpu()
+        return super().__call__(idx_cpu, self.states[idx_cpu], c.cpu()).to(idx.device)
 
     def null(self, idx: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         idx = torch.arange(len(self.states)) if idx is None else idx

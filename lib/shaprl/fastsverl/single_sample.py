@@ -282,8 +282,11 @@ class SampledCharacteristic:
         *,
         seed: int = 0,
         mask_value: float = MASK_VALUE,
-        device: torch.device | str = "cpu",
+        device: torch.device | str | None = None,
     ) -> None:
+        from .training import resolve_device
+
+        device = resolve_device(device)
         counts = np.bincount(np.asarray(buffer), minlength=len(states))
         self.index = ConditionalIndex(np.asarray(states), counts=counts, mask_value=mask_value)
         self.values = torch.as_tensor(np.asarray(values), dtype=torch.float32, device=device)
@@ -321,11 +324,19 @@ class SampledCharacteristic:
                 "characteristics need the explained states to come from the buffer"
             )
         self.draws += len(drawn)
-        return self.values[torch.as_tensor(drawn)].reshape(*shape, self.values.shape[-1])
+        values = self._on(idx.device)[0]
+        drawn_t = torch.as_tensor(drawn, device=values.device)
+        return values[drawn_t].reshape(*shape, values.shape[-1])
+
+    def _on(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Follow the device of the trainer's tensors (whatever ``device`` this was built on)."""
+        if self.values.device != device:
+            self.values, self._null = self.values.to(device), self._null.to(device)
+        return self.values, self._null
 
     @torch.no_grad()
     def null(self, idx: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return self._null.expand(len(idx), -1)
+        return self._on(idx.device)[1].expand(len(idx), -1)
 
 
 # -- the experiment of Fig. 3c and App. F Fig. 11 -------------------------------------------------

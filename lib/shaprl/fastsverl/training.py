@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..batched import BatchedMLP, member_seeds
+from ..batched import BatchedMLP, default_device, member_seeds
 from .coalitions import (
     MASK_VALUE,
     coalition_bits,
@@ -116,6 +116,13 @@ class StateData:
         return self.targets.shape[1]
 
 
+def resolve_device(device: torch.device | str | None) -> torch.device:
+    """``None`` -> :func:`shaprl.batched.default_device` (a CUDA device when present, else the
+    CPU); anything else as given. Random draws stay on CPU generators (the same numbers on
+    every device) and are moved to the device; results come back as numpy on the CPU."""
+    return default_device() if device is None else torch.device(device)
+
+
 def _generators(cfg: TrainConfig) -> list[torch.Generator]:
     return [torch.Generator().manual_seed(s) for s in cfg.seeds()]
 
@@ -141,7 +148,8 @@ class _BestKeeper:
 
     def __init__(self, model: BatchedMLP) -> None:
         self.params = [p.detach().clone() for p in model.parameters()]
-        self.loss = torch.full((model.n_members,), float("inf"))
+        device = self.params[0].device
+        self.loss = torch.full((model.n_members,), float("inf"), device=device)
 
     @torch.no_grad()
     def update(self, model: BatchedMLP, loss: torch.Tensor) -> None:
@@ -179,9 +187,13 @@ def train_characteristic(
     cfg: TrainConfig,
     *,
     exact: CharacteristicEval | None = None,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
 ) -> tuple[BatchedMLP, Curves]:
-    """Train ``cfg.n_runs`` behaviour/prediction characteristic models (Eqs. 12-13, 28, 30)."""
+    """Train ``cfg.n_runs`` behaviour/prediction characteristic models (Eqs. 12-13, 28, 30).
+
+    ``device=None``: :func:`resolve_device` (a GPU when present); curves come back as numpy.
+    """
+    device = resolve_device(device)
     f, m, r, b = data.n_features, data.n_outputs, cfg.n_runs, cfg.batch_size
     states = torch.as_tensor(data.states, dtype=torch.float32, device=device)
     targets = torch.as_tensor(data.targets, dtype=torch.float32, device=device)
@@ -196,7 +208,7 @@ def train_characteristic(
 
     draws = _Draws(_generators(cfg), make)
     val_gen = torch.Generator().manual_seed(cfg.seed + 7919)
-    val_idx = torch.as_tensor(data.val, dtype=torch.long)
+    val_idx = torch.as_tensor(data.val, dtype=torch.long, device=device)
     val_c = uniform_coalitions((len(val_idx),), f, val_gen).to(device)
     val_x = mask(states[val_idx], val_c, cfg.mask_value)
     val_y = targets[val_idx]
@@ -225,6 +237,7 @@ def train_characteristic(
         done = step
         t0 = time.perf_counter()
         idx, c = draws.next()
+        idx = idx.to(device)
         x = mask(states[idx], c.to(device), cfg.mask_value)  # (R, B, F)
         loss = (model(x) - targets[idx]).pow(2).mean(dim=(1, 2)).sum()
         opt.zero_grad(set_to_none=True)
@@ -251,16 +264,26 @@ def train_characteristic(
 
 # -- characteristic providers for Shapley training -----------------------------------------
 class ExactCharacteristic:
-    """Exact characteristic values looked up from a table ``(S, 2**F, m)`` over ``states``."""
+    """Exact characteristic values looked up from a table ``(S, 2**F, m)`` over ``states``.
 
-    def __init__(self, table: np.ndarray, device: torch.device | str = "cpu") -> None:
-        self.table = torch.as_tensor(np.asarray(table), dtype=torch.float32, device=device)
+    Like every characteristic provider here, it follows the device of the tensors it is
+    called with (the trainer's), whatever ``device`` it was built on.
+    """
+
+    def __init__(self, table: np.ndarray, device: torch.device | str | None = None) -> None:
+        table = np.asarray(table)
+        self.table = torch.as_tensor(table, dtype=torch.float32, device=resolve_device(device))
+
+    def _on(self, device: torch.device) -> torch.Tensor:
+        if self.table.device != device:
+            self.table = self.table.to(device)
+        return self.table
 
     def __call__(self, idx: torch.Tensor, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        return self.table[idx, coalition_bits(c)]
+        return self._on(idx.device)[idx, coalition_bits(c)]
 
     def null(self, idx: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return self.table[idx, 0]
+        return self._on(idx.device)[idx, 0]
 
 
 class ModelCharacteristic:
@@ -269,13 +292,18 @@ class ModelCharacteristic:
     def __init__(self, net: torch.nn.Module, mask_value: float = MASK_VALUE) -> None:
         self.net, self.mask_value = net.eval(), mask_value
 
+    def _on(self, device: torch.device) -> torch.nn.Module:
+        if next(self.net.parameters()).device != device:
+            self.net.to(device)
+        return self.net
+
     @torch.no_grad()
     def __call__(self, idx: torch.Tensor, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        return self.net(mask(x, c, self.mask_value))
+        return self._on(x.device)(mask(x, c, self.mask_value))
 
     @torch.no_grad()
     def null(self, idx: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.full_like(x, self.mask_value))
+        return self._on(x.device)(torch.full_like(x, self.mask_value))
 
 
 Characteristic = ExactCharacteristic | ModelCharacteristic
@@ -298,6 +326,11 @@ class ShapleyModel:
 
     def __init__(self, net: BatchedMLP, n_features: int, n_outputs: int) -> None:
         self.net, self.n_features, self.n_outputs = net, n_features, n_outputs
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model lives: inputs must be moved there (``.cpu()`` the outputs)."""
+        return next(self.net.parameters()).device
 
     def raw(self, x: torch.Tensor) -> torch.Tensor:
         """Uncorrected φ̂: ``(R, B, F, m)``."""
@@ -324,12 +357,14 @@ def train_shapley(
     cfg: TrainConfig,
     *,
     exact: ShapleyEval | None = None,
-    device: torch.device | str = "cpu",
+    device: torch.device | str | None = None,
 ) -> tuple[ShapleyModel, Curves]:
     """Train ``cfg.n_runs`` Shapley models against ``characteristic`` (Eqs. 10, 21, 23).
 
     Validation loss and the exact MSE are measured on the efficiency-corrected output.
+    ``device=None``: :func:`resolve_device` (a GPU when present); curves come back as numpy.
     """
+    device = resolve_device(device)
     f, m, r, b = data.n_features, data.n_outputs, cfg.n_runs, cfg.batch_size
     states = torch.as_tensor(data.states, dtype=torch.float32, device=device)
     grand_all = torch.as_tensor(data.targets, dtype=torch.float32, device=device)
@@ -348,18 +383,18 @@ def train_shapley(
         return idx, c
 
     draws = _Draws(_generators(cfg), make)
-    all_idx = torch.arange(len(states))
+    all_idx = torch.arange(len(states), device=device)
     null_all = characteristic.null(all_idx, states)  # (S, m)
 
     # validation: fixed kernel coalitions on the validation buffer
     val_gen = torch.Generator().manual_seed(cfg.seed + 7919)
-    val_idx = torch.as_tensor(data.val, dtype=torch.long)
+    val_idx = torch.as_tensor(data.val, dtype=torch.long, device=device)
     val_c = kernel_coalitions((len(val_idx),), f, val_gen).to(device)
     val_x = states[val_idx]
     val_target = characteristic(val_idx, val_x, val_c) - null_all[val_idx]
     ex = None
     if exact is not None:
-        e_idx = torch.as_tensor(exact.idx, dtype=torch.long)
+        e_idx = torch.as_tensor(exact.idx, dtype=torch.long, device=device)
         ex = (
             states[e_idx],
             grand_all[e_idx],
@@ -393,7 +428,7 @@ def train_shapley(
         done = step
         t0 = time.perf_counter()
         idx, c = draws.next()
-        c = c.to(device)
+        idx, c = idx.to(device), c.to(device)
         x = states[idx]
         with torch.no_grad():
             target = characteristic(idx, x, c) - null_all[idx]  # (R, B, m)
