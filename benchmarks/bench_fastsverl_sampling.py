@@ -82,7 +82,7 @@ def run() -> list[Result]:
         ("single-sample", SampledCharacteristic.from_state_data(data)),
         ("exact", ExactCharacteristic(prob.table("behaviour"))),
     ):
-        _, curves = train_shapley(data, char, cfg)
+        _, curves = train_shapley(data, char, cfg, device="cpu")
         rate = curves.updates_per_second
         out.append(
             Result(

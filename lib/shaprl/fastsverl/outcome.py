@@ -19,7 +19,9 @@ s, the explained state s_e and the coalition C (as 0/1 indicators); see
 π̃ comes from the exact behaviour table or from a learned behaviour characteristic model
 (the "upstream" of Fig. 1b). Environments are simulated from the exact tabular model, many
 episodes at once; a group of runs shares one random stream (unlike the characteristic and
-Shapley trainers, a single run is not bit-identical to its member of a group).
+Shapley trainers, a single run is not bit-identical to its member of a group). These
+trainers are bound by the tabular simulation (numpy, one step per update) and stay on the CPU;
+:mod:`.outcome_replay` (observations, no simulator) takes a ``device``.
 """
 
 from __future__ import annotations
