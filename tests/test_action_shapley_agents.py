@@ -49,3 +49,7 @@ def test_batched_and_sb3_agents_reach_the_same_verdicts():
     out = reference_check(LOAD_BALANCING, traces, [4, 5], "ppo", n_seeds=2, budget=budget)
     assert out.same_verdict.all(), out.to_string()
     assert out.batched_null.tolist() == [True, False]
+    # the run-seed spread starts with the table's own agent (batching does not change it)
+    first = [u[0] for u in out.batched_utilities]
+    np.testing.assert_allclose(first, out.batched_utility.round(2))
+    assert out.batched_null_fraction.between(0, 1).all()

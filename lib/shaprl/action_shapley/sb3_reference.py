@@ -150,12 +150,21 @@ def reference_check(
     seed: int = 0,
     budget: SACBudget | PPOBudget | None = None,
 ) -> pd.DataFrame:
-    """Batched agent (run seed ``seed``) vs SB3 agents over ``n_seeds`` seeds, per subset."""
+    """Batched agent (run seed ``seed``) vs SB3 agents over ``n_seeds`` seeds, per subset.
+
+    The verdict columns compare the table's agent (run seed ``seed``) with SB3's majority;
+    ``batched_utilities`` also trains the batched agent under run seeds ``seed .. seed +
+    n_seeds - 1``, so the two null fractions can be compared like for like.
+    """
     params = SufficientStatistics(traces).fit(np.array(masks))
     t0 = time.perf_counter()
     seeds = [subset_seed(seed, m) for m in masks]
     batched = train_and_evaluate(case, params, algo, seeds, "cpu", budget)
     batched_s = (time.perf_counter() - t0) / len(masks)
+    more = SufficientStatistics(traces).fit(np.tile(np.array(masks), n_seeds))
+    more_seeds = [subset_seed(seed + s, m) for s in range(n_seeds) for m in masks]
+    spread = train_and_evaluate(case, more, algo, more_seeds, "cpu", budget)["utility"]
+    spread = spread.reshape(n_seeds, len(masks))
     rows = []
     for r, m in enumerate(masks):
         one = RBFParams(*(getattr(params, f)[r : r + 1] for f in RBFParams.__dataclass_fields__))
@@ -186,6 +195,8 @@ def reference_check(
                 "sb3_null_fraction": float(np.isnan(utils).mean()),
                 "sb3_majority_null": bool(sb3_null),
                 "same_verdict": bool(np.isnan(b_u) == sb3_null),
+                "batched_utilities": np.round(spread[:, r], 2).tolist(),
+                "batched_null_fraction": float(np.isnan(spread[:, r]).mean()),
                 "inside_sb3_spread": bool(inside),
                 "sb3_s_per_agent": float(np.mean(secs)),
                 "batched_s_per_agent": batched_s,
