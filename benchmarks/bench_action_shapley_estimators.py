@@ -4,8 +4,9 @@ Target (issue "Action Shapley II"): all estimators on all four case studies in u
 minutes, single core. Each estimator runs once per case study (Algorithm 2 and the hybrid at 8
 samples per size, the library baselines at a quarter of the subsets, at most 2,048 distinct
 evaluations). Reads the committed SAC-PID tables (seed 0); where no complete table is committed
-(Kubernetes: engineer C commits a stratified sample of its 2^15 subsets) it times a
-stand-in table of the same size with the same null structure kind (said in the note).
+(e.g. only `make action-shapley-kubernetes-sample`'s stratified sample of Kubernetes' 2^15
+subsets) it times a stand-in table of the same size and a similar null structure (said in the
+note).
 """
 
 from __future__ import annotations
