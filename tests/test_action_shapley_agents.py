@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from shaprl.action_shapley.batched_agents import PPO_BUDGET, SAC_BUDGET
 from shaprl.action_shapley.case_studies import VM_RIGHT_SIZING
@@ -26,6 +27,29 @@ def _run(stats, algo, masks, seed=0):
     masks = np.array(masks)
     seeds = [subset_seed(seed, int(m)) for m in masks]
     return train_and_evaluate(VM_RIGHT_SIZING, stats.fit(masks), algo, seeds, "cpu", SMOKE[algo])
+
+
+@pytest.mark.parametrize("algo", ["sac", "ppo"])
+def test_a_subsets_weights_are_bitwise_the_same_in_any_batch(stats, algo):
+    # fused Adam rounds the tail of a stacked tensor differently; padding the batch to a
+    # multiple of MEMBER_MULTIPLE keeps every member out of that tail, at any position
+    from shaprl.action_shapley.utility import MEMBER_MULTIPLE, pad_members, train_agents
+
+    def weights(masks, at):
+        masks = np.array(masks)
+        seeds = [subset_seed(0, int(m)) for m in masks]
+        policy = train_agents(VM_RIGHT_SIZING, stats.fit(masks), algo, seeds, "cpu", SMOKE[algo])
+        net = policy.actor if algo == "sac" else policy.pi
+        assert policy.n_members % MEMBER_MULTIPLE == 0
+        return [p[at].detach().clone() for p in net.parameters()]
+
+    alone = weights([21], 0)
+    for masks, at in (([3, 21, 31, 7], 1), ([1, 2, 3, 4, 5, 21, 9], 5)):
+        for a, b in zip(alone, weights(masks, at), strict=True):
+            assert torch.equal(a, b)
+    padded, seeds = pad_members(stats.fit(np.array([5, 6, 7])), [1, 2, 3])
+    assert padded.weights.shape[0] == len(seeds) == MEMBER_MULTIPLE
+    assert seeds[3:] == [1] * (MEMBER_MULTIPLE - 3)
 
 
 @pytest.mark.parametrize("algo", ["sac", "ppo"])

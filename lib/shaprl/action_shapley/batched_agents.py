@@ -103,6 +103,7 @@ class SACPolicy:
 
     def __init__(self, actor: BatchedMLP) -> None:
         self.actor = actor
+        self.n_members = actor.n_members
 
     def __call__(self, obs: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.actor(obs)[..., :ACT_DIM])
@@ -223,6 +224,7 @@ class PPOPolicy:
 
     def __init__(self, pi: BatchedMLP) -> None:
         self.pi = pi
+        self.n_members = pi.n_members
 
     def __call__(self, obs: torch.Tensor) -> torch.Tensor:
         return self.pi(obs).clamp(-1.0, 1.0)

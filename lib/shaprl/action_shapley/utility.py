@@ -65,6 +65,59 @@ def budget_of(algo: str) -> dict:
     return (SAC_BUDGET if algo == "sac" else PPO_BUDGET).as_dict()
 
 
+MEMBER_MULTIPLE = 16  #: batches are padded to a multiple of this many members
+
+
+def pad_members(
+    params: RBFParams, seeds: list[int], multiple: int = MEMBER_MULTIPLE
+) -> tuple[RBFParams, list[int]]:
+    """Pad a batch of world models and agent seeds with copies of member 0 to a multiple of
+    ``multiple`` members (the padding is trained and thrown away).
+
+    Why: torch's fused CPU kernels (the fused Adam of :mod:`.batched_agents`) run vector
+    lanes over each stacked parameter and finish a remainder too short for a vector with
+    scalar code, which rounds differently. A member whose parameters (``log_alpha`` has one
+    number per member) fell in that remainder would get a slightly different agent, and RL
+    amplifies the difference into a different utility. With every stacked tensor a multiple
+    of the vector width (8 floats with AVX2, 16 with AVX-512) a subset's agent is the same
+    in any batch and at any position, so a recomputed subset reproduces its table entry.
+    """
+    r = len(seeds)
+    pad = (-r) % multiple
+    if pad == 0:
+        return params, list(seeds)
+    idx = np.concatenate([np.arange(r), np.zeros(pad, dtype=np.int64)])
+    padded = RBFParams(*(getattr(params, f)[idx] for f in RBFParams.__dataclass_fields__))
+    return padded, list(seeds) + [seeds[0]] * pad
+
+
+def train_agents(
+    case: CaseStudy,
+    params: RBFParams,
+    algo: str,
+    seeds: list[int],
+    device: torch.device | str | None = None,
+    budget=None,
+):
+    """Train one agent per stacked world model (batch padded by :func:`pad_members`).
+
+    Returns the batched policy, on the CPU; its first ``len(seeds)`` members are the agents
+    asked for. ``budget`` defaults to the fixed :data:`SAC_BUDGET` / :data:`PPO_BUDGET`.
+    """
+    if algo not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algo!r}")
+    torch.set_num_threads(1)
+    dev = torch.device(device) if device is not None else default_device()
+    params, seeds = pad_members(params, seeds)
+    model = BatchedRBF(params, dev)
+    if algo == "sac":
+        policy = train_sac(BatchedPIDEnv(case, model, 1), seeds, budget or SAC_BUDGET)
+    else:
+        b = budget or PPO_BUDGET
+        policy = train_ppo(BatchedPIDEnv(case, model, b.n_envs), seeds, b)
+    return _on_cpu(policy)
+
+
 def train_and_evaluate(
     case: CaseStudy,
     params: RBFParams,
@@ -77,18 +130,10 @@ def train_and_evaluate(
 
     ``budget`` defaults to the fixed :data:`SAC_BUDGET` / :data:`PPO_BUDGET`.
     """
-    torch.set_num_threads(1)
-    dev = torch.device(device) if device is not None else default_device()
-    model = BatchedRBF(params, dev)
-    if algo == "sac":
-        policy = train_sac(BatchedPIDEnv(case, model, 1), seeds, budget or SAC_BUDGET)
-    elif algo == "ppo":
-        b = budget or PPO_BUDGET
-        policy = train_ppo(BatchedPIDEnv(case, model, b.n_envs), seeds, b)
-    else:
-        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algo!r}")
-    cpu_policy = _on_cpu(policy)
-    out = evaluate_on_system(case, cpu_policy, len(seeds), EVAL_SEED)
+    policy = train_agents(case, params, algo, seeds, device, budget)
+    n_padded = policy.n_members
+    out = evaluate_on_system(case, policy, n_padded, EVAL_SEED)
+    out = {k: v[: len(seeds)] for k, v in out.items()}
     valid = np.asarray(params.valid, dtype=bool)
     out["utility"] = np.where(out["success"] & valid, out["reward"], np.nan)
     out["success"] = out["success"] & valid
@@ -302,12 +347,19 @@ def load_table(case: CaseStudy, algo: str, seed: int) -> tuple[pd.DataFrame, dic
 
 
 def verify_table(
-    case: CaseStudy, algo: str, seed: int, n_sample: int = 4, sample_seed: int = 0
+    case: CaseStudy,
+    algo: str,
+    seed: int,
+    n_sample: int = 4,
+    sample_seed: int = 0,
+    chunk_size: int = 64,
+    n_jobs: int = 1,
 ) -> pd.DataFrame:
     """Recompute a random sample of a committed table's subsets; raise if they disagree.
 
-    The sample always holds a null and a non-null subset when the table has both. Returns
-    the compared rows (committed vs recomputed).
+    The sample always holds a null and a non-null subset when the table has both; ``n_sample``
+    at least the table's size recomputes every subset (``chunk_size`` agents per batch,
+    ``n_jobs`` batches at once). Returns the compared rows (committed vs recomputed).
     """
     frame, _ = load_table(case, algo, seed)
     rng = np.random.default_rng(sample_seed)
@@ -321,7 +373,8 @@ def verify_table(
     extra = max(0, n_sample - len(pick))
     pick += rng.choice(rest["mask"].to_numpy(), size=min(extra, len(rest)), replace=False).tolist()
     t0 = time.perf_counter()
-    fresh = AgentGame(case, algo, seed, use_cache=False).utilities(np.array(pick))
+    game = AgentGame(case, algo, seed, chunk_size=chunk_size, n_jobs=n_jobs, use_cache=False)
+    fresh = game.utilities(np.array(pick))
     old = frame.set_index("mask").loc[pick, "utility"].to_numpy()
     same_null = np.isnan(old) == np.isnan(fresh)
     close = np.where(

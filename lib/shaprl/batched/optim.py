@@ -39,7 +39,9 @@ class MemberAdam:
                 f"every parameter needs the member axis first (size {n_members}); got shapes {bad}"
             )
         self.lr, (self.b1, self.b2), self.eps = float(lr), betas, float(eps)
-        self.steps = torch.zeros(n_members, dtype=torch.float64)
+        device = self.params[0].device if self.params else None
+        # per-member step counts live beside the parameters (a GPU run never mixes devices)
+        self.steps = torch.zeros(n_members, dtype=torch.float64, device=device)
         self.m = [torch.zeros_like(p) for p in self.params]
         self.v = [torch.zeros_like(p) for p in self.params]
 

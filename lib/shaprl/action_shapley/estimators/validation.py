@@ -67,29 +67,24 @@ def train_and_run(
     """
     from dataclasses import replace
 
-    import torch
-
-    from ..batched_agents import PPO_BUDGET, SAC_BUDGET, train_ppo, train_sac
+    from ..batched_agents import PPO_BUDGET, SAC_BUDGET
     from ..case_studies import case_study
-    from ..pid_env import BatchedPIDEnv, BatchedRBF, evaluate_on_system
+    from ..pid_env import evaluate_on_system
     from ..traces import load_traces, traces_path
-    from ..utility import subset_seed
+    from ..utility import subset_seed, train_agents
     from ..world_model import SufficientStatistics
 
-    torch.set_num_threads(1)
     case = case_study(case_key)
     traces = load_traces(traces_path(case), case)
     params = SufficientStatistics(traces).fit(np.asarray(masks, dtype=np.int64))
     seeds = [subset_seed(seed, int(m)) for m in masks]
-    model = BatchedRBF(params, torch.device("cpu"))
-    if algo == "sac":
-        policy = train_sac(
-            BatchedPIDEnv(case, model, 1), seeds, replace(SAC_BUDGET, **(budget or {}))
-        )
-    else:
-        ppo = replace(PPO_BUDGET, **(budget or {}))
-        policy = train_ppo(BatchedPIDEnv(case, model, ppo.n_envs), seeds, ppo)
-    runs = [evaluate_on_system(case, policy, len(seeds), 1000 + e) for e in range(episodes)]
+    fixed = SAC_BUDGET if algo == "sac" else PPO_BUDGET
+    policy = train_agents(case, params, algo, seeds, "cpu", replace(fixed, **(budget or {})))
+    r = len(seeds)
+    runs = [
+        {k: v[:r] for k, v in evaluate_on_system(case, policy, policy.n_members, 1000 + e).items()}
+        for e in range(episodes)
+    ]
     return {
         "masks": np.asarray(masks, dtype=np.int64),
         "reward": np.stack([r["reward"] for r in runs]),
