@@ -87,8 +87,7 @@ def pad_members(
     if pad == 0:
         return params, list(seeds)
     idx = np.concatenate([np.arange(r), np.zeros(pad, dtype=np.int64)])
-    padded = RBFParams(*(getattr(params, f)[idx] for f in RBFParams.__dataclass_fields__))
-    return padded, list(seeds) + [seeds[0]] * pad
+    return params.take(idx), list(seeds) + [seeds[0]] * pad
 
 
 def train_agents(

@@ -64,9 +64,13 @@ class RBFParams:
         )
         return np.einsum("rnf,rfo->rno", phi, self.weights)
 
+    def take(self, rows: np.ndarray) -> RBFParams:
+        """The networks at ``rows`` (in that order, repeats allowed), as a new stack."""
+        return RBFParams(*(getattr(self, f)[rows] for f in RBFParams.__dataclass_fields__))
+
     def member(self, r: int) -> RBFParams:
         """Network ``r`` alone (a stack of one)."""
-        return RBFParams(*(getattr(self, f)[r : r + 1] for f in RBFParams.__dataclass_fields__))
+        return self.take(np.array([r]))
 
     @staticmethod
     def stack(items: list[RBFParams]) -> RBFParams:
