@@ -419,7 +419,7 @@ def test_printed_vs_corrected_on_the_kubernetes_sample(monkeypatch):
     # draws; a null on one side of a pair contributes nothing but still counts as drawn.
     import pandas as pd
 
-    from shaprl.action_shapley import utility
+    from shaprl.action_shapley import tables, utility
     from shaprl.action_shapley.case_studies import KUBERNETES
     from shaprl.action_shapley.estimators.summary import sampled_printed_vs_corrected
 
@@ -429,7 +429,7 @@ def test_printed_vs_corrected_on_the_kubernetes_sample(monkeypatch):
     masks = sorted({m for _, d, dk in pairs for m in (d, dk)})
     util = [float(sum(w[k] for k in range(n) if m >> k & 1)) for m in masks]
     frame = pd.DataFrame({"mask": masks, "utility": util})
-    monkeypatch.setattr(utility, "load_table", lambda case, algo, seed: (frame, {}))
+    monkeypatch.setattr(tables, "load_table", lambda case, algo, seed: (frame, {}))
     out, info = sampled_printed_vs_corrected("kubernetes", "sac")
     factor = sum(1 / comb(n - 1, i) for i in range(n)) / n
     np.testing.assert_allclose(out["corrected"], w, atol=1e-12)
@@ -440,7 +440,7 @@ def test_printed_vs_corrected_on_the_kubernetes_sample(monkeypatch):
     # a null subset: its pair's delta drops out, the level's denominator stays
     k0, d0, dk0 = next(p for p in pairs if p[0] == n - 1 and bin(p[1]).count("1") == 3)
     nulled = frame.assign(utility=np.where(frame["mask"] == dk0, np.nan, frame["utility"]))
-    monkeypatch.setattr(utility, "load_table", lambda case, algo, seed: (nulled, {}))
+    monkeypatch.setattr(tables, "load_table", lambda case, algo, seed: (nulled, {}))
     out2, _ = sampled_printed_vs_corrected("kubernetes", "sac")
     shared = sum(1 for k, d, dk in pairs if k == k0 and bin(d).count("1") == 3)
     assert out2["corrected"].iloc[k0] == pytest.approx(w[k0] - w[k0] / shared / n)

@@ -10,20 +10,16 @@ import pytest
 from shaprl.action_shapley import TableGame, exact_action_shapley
 from shaprl.action_shapley.analysis import cutoff_cardinalities, p_comp
 from shaprl.action_shapley.case_studies import VM_RIGHT_SIZING
-from shaprl.action_shapley.utility import (
-    load_table,
-    stratified_estimate,
-    table_path,
-    verify_table,
-)
+from shaprl.action_shapley.tables import load_table, recheck_tables, table_path
+from shaprl.action_shapley.utility import stratified_estimate
 
 
 def test_committed_table_matches_the_code_on_a_sample():
     frame, meta = load_table(VM_RIGHT_SIZING, "ppo", 0)
     assert len(frame) == 32 and meta["complete"] and meta["budget"]["total_steps"] > 0
     assert np.isnan(frame.set_index("mask").loc[0, "utility"])  # U(empty) is null
-    out = verify_table(VM_RIGHT_SIZING, "ppo", 0, n_sample=2)
-    assert len(out) == 2
+    out = recheck_tables(VM_RIGHT_SIZING, "ppo", seeds=[0, 1], n_sample=4)
+    assert len(out) == 4 and out["agree"].all() and set(out["seed"]) == {0, 1}
 
 
 def test_a_tampered_table_is_refused_naming_the_make_target(tmp_path, monkeypatch):
@@ -39,7 +35,7 @@ def test_a_tampered_table_is_refused_naming_the_make_target(tmp_path, monkeypatc
     monkeypatch.setenv("SHAPRL_ROOT", str(tmp_path))
     shutil.copytree(src.parents[1] / "traces", tmp_path / "data" / "action_shapley" / "traces")
     with pytest.raises(RuntimeError, match="make action-shapley-tables"):
-        verify_table(VM_RIGHT_SIZING, "ppo", 0, n_sample=2)
+        recheck_tables(VM_RIGHT_SIZING, "ppo", seeds=[0], n_sample=2)
 
 
 def test_cutoff_cardinality_of_a_threshold_game():

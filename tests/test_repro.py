@@ -59,8 +59,12 @@ def test_report_writes_artefacts_and_claims(tmp_path, monkeypatch):
     assert "Paper Table 1" in text and "not reproduced" in text and "indicative" in text
 
 
+class _Calls(list):
+    """A call log: an object of its own type enters the cache key by type, not content."""
+
+
 def test_cache_reuses_results(tmp_path):
-    calls = []
+    calls = _Calls()
 
     def compute():
         calls.append(1)

@@ -8,4 +8,6 @@ sverl    -- SVERL (Beechey et al.): behaviour, outcome and prediction explanatio
 repro    -- the reproduction pipeline: profiles, artefacts, claims ledger, notebook runner.
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
+
+__all__ = ["__version__"]

@@ -24,8 +24,9 @@ from scipy.stats import spearmanr
 from .case_studies import CaseStudy
 from .exact import exact_action_shapley, indispensable_points, subset_sizes
 from .game import TableGame
+from .tables import load_table
 from .traces import Traces
-from .utility import load_table, stratified_estimate, stratified_pairs
+from .utility import stratified_estimate, stratified_pairs
 
 
 def cutoff_cardinalities(table: np.ndarray, n: int) -> np.ndarray:

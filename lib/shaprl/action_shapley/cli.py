@@ -17,15 +17,14 @@ import time
 
 import numpy as np
 
+from ..repro.locks import writing_data
 from .case_studies import CASE_STUDIES, KUBERNETES
+from .tables import build_table, save_table
 from .traces import generate_traces, traces_path, write_traces
-from .utility import ALGORITHMS, build_table, precompute_seeds, stratified_pairs, write_table
+from .utility import ALGORITHMS, precompute_seeds, stratified_pairs
 
 SMALL = ("vm_right_sizing", "load_balancing", "database_tuning")
 TRACE_SEED = 0
-
-
-CHECKS = "checks"
 
 
 def _pick(frame, n_null: int, n_ok: int, seed: int = 0) -> list[int]:
@@ -44,11 +43,10 @@ def run_checks(which: list[str]) -> None:
     import pandas as pd
 
     from .sb3_reference import budget_sweep, reference_check
+    from .tables import load_table, save_check
     from .traces import load_traces
-    from .utility import load_table, tables_dir, world_model_agreement
+    from .utility import world_model_agreement
 
-    out = tables_dir().parent / CHECKS
-    out.mkdir(parents=True, exist_ok=True)
     if "budget" in which:
         rows = []
         for key in SMALL:  # two seeds each: the 2-core budget of this session
@@ -56,7 +54,7 @@ def run_checks(which: list[str]) -> None:
             tr = load_traces(traces_path(case), case)
             for algo in ALGORITHMS:
                 rows.append(budget_sweep(case, tr, algo, seeds=(0, 1)))
-                pd.concat(rows).to_csv(out / "budget_sweep.csv", index=False)
+                save_check(pd.concat(rows), "budget_sweep")
                 print(rows[-1].to_string(), flush=True)
     if "agreement" in which:
         rows = []
@@ -64,7 +62,7 @@ def run_checks(which: list[str]) -> None:
             case = CASE_STUDIES[key]
             masks = _pick(load_table(case, "ppo", 0)[0], 4, 4)
             rows.append(world_model_agreement(case, masks, "ppo", 0))
-            pd.concat(rows).to_csv(out / "world_model_agreement.csv", index=False)
+            save_check(pd.concat(rows), "world_model_agreement")
             print(rows[-1].to_string(), flush=True)
     if "reference" in which:
         rows = []
@@ -74,7 +72,7 @@ def run_checks(which: list[str]) -> None:
             masks = _pick(load_table(case, "ppo", 0)[0], 1, 1)
             for algo in ("ppo", "sac"):  # the cheaper one first; written after each
                 rows.append(reference_check(case, tr, masks, algo))
-                pd.concat(rows).to_csv(out / "sb3_reference.csv", index=False)
+                save_check(pd.concat(rows), "sb3_reference")
                 print(rows[-1].to_string(), flush=True)
 
 
@@ -96,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--chunk", type=int, default=256)
     k.add_argument("--sample-seeds", nargs="*", type=int, default=[0, 1])
     args = ap.parse_args(argv)
+    with writing_data():  # no notebook reads data/ while tables change under it
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.cmd == "traces":
         for case in CASE_STUDIES.values():
             path = traces_path(case)
@@ -109,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                     for seed in args.seeds:
                         t0 = time.perf_counter()
                         frame = build_table(case, algo, seed, None, args.chunk, args.jobs)
-                        path = write_table(frame, case, algo, seed, time.perf_counter() - t0)
+                        path = save_table(frame, case, algo, seed, time.perf_counter() - t0)
                         print(f"wrote {path} ({len(frame)} subsets)", flush=True)
                     continue
                 t0 = time.perf_counter()
@@ -121,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                     frame = build_table(case, algo, seed)
                     # one batch trained every seed: charge each seed its share
                     secs = time.perf_counter() - t0 + batch_s / len(args.seeds)
-                    path = write_table(frame, case, algo, seed, secs)
+                    path = save_table(frame, case, algo, seed, secs)
                     print(f"wrote {path} ({len(frame)} subsets, {secs:.0f} s)", flush=True)
     elif args.cmd == "checks":
         run_checks(args.which)
@@ -145,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                     done.append(build_table(KUBERNETES, algo, 0, chunk, args.chunk))
                     frame = pd.concat(done, ignore_index=True)
                     secs = time.perf_counter() - t0
-                    path = write_table(frame, KUBERNETES, algo, 0, secs)
+                    path = save_table(frame, KUBERNETES, algo, 0, secs)
                     print(f"{path}: {len(frame)}/{total} sampled subsets, {secs:.0f} s", flush=True)
     return 0
 

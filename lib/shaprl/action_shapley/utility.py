@@ -18,10 +18,8 @@ subset's utility does not depend on the chunk it was computed in.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,8 +28,7 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from ..batched import default_device
-from ..repro import cached, repo_root
-from ..repro.cache import library_fingerprint
+from ..repro import cached
 from .batched_agents import PPO_BUDGET, SAC_BUDGET, train_ppo, train_sac
 from .case_studies import CaseStudy, case_study
 from .game import ValuationGame
@@ -212,11 +209,9 @@ def precompute_seeds(
 
 
 def _is_cached(config: dict) -> bool:
-    from ..repro import cache_dir
-    from ..repro.cache import config_key
+    from ..repro.cache import is_cached
 
-    key = config_key("action_shapley_utility", config, UTILITY_CODE)
-    return (cache_dir() / "action_shapley_utility" / f"{key}.pkl").exists()
+    return is_cached("action_shapley_utility", config, UTILITY_CODE)
 
 
 @dataclass
@@ -257,145 +252,8 @@ class AgentGame(ValuationGame):
         return np.array([values[int(m)] for m in masks], dtype=float)
 
 
-# --- committed utility tables ---------------------------------------------------------------
-TABLE_TOLERANCE = 1e-6  #: recomputed utilities must agree this closely (same code, same seeds)
-
-
-def tables_dir(root: Path | None = None) -> Path:
-    return (
-        (Path(root) if root is not None else repo_root()) / "data" / "action_shapley" / "utilities"
-    )
-
-
-def table_path(case: CaseStudy, algo: str, seed: int, root: Path | None = None) -> Path:
-    return tables_dir(root) / f"{case.key}_{algo}_seed{seed}.csv"
-
-
 def subset_label(case: CaseStudy, mask: int) -> str:
     return "{" + ",".join(p for k, p in enumerate(case.points) if mask >> k & 1) + "}"
-
-
-def build_table(
-    case: CaseStudy,
-    algo: str,
-    seed: int,
-    masks: np.ndarray | None = None,
-    chunk_size: int = 64,
-    n_jobs: int = 1,
-) -> pd.DataFrame:
-    """Compute (or read from the cache) the utilities of ``masks`` (default: all subsets).
-
-    Chunks of ``chunk_size`` subsets train as one batch (bigger is cheaper per agent, up to
-    about 1,024 on a CPU) and ``n_jobs`` chunks run at once; each finished chunk is cached,
-    so an interrupted run resumes where it stopped.
-    """
-    game = AgentGame(case, algo, seed, chunk_size=chunk_size, n_jobs=n_jobs)
-    game.use_cache = True
-    masks = np.arange(1 << case.n) if masks is None else np.asarray(masks)
-    util = game.utilities(masks)
-    frame = pd.DataFrame(
-        {
-            "mask": masks,
-            "subset": [subset_label(case, int(m)) for m in masks],
-            "utility": util,
-            "convergence": [game.convergence[int(m)] for m in masks],
-        }
-    )
-    frame.attrs["compute_seconds"] = game.compute_seconds
-    return frame
-
-
-def write_table(frame: pd.DataFrame, case: CaseStudy, algo: str, seed: int, seconds: float) -> Path:
-    """Write a table and its configuration (``.json`` beside it)."""
-    path = table_path(case, algo, seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False, float_format="%.10g")
-    traces = load_traces(traces_path(case), case)
-    meta = {
-        "case": case.key,
-        "algorithm": algo,
-        "seed": seed,
-        "budget": budget_of(algo),
-        "eval_seed": EVAL_SEED,
-        "world_model": "fixed-basis RBF (5x5x5 grid, sigma 0.25) + ridge 0.1",
-        "traces_sha256_16": traces_digest(traces),
-        "code_fingerprint": library_fingerprint(UTILITY_CODE),
-        "n_subsets": int(len(frame)),
-        "complete": bool(len(frame) == 1 << case.n),
-        "wall_seconds": round(seconds, 1),
-        "compute_seconds": round(float(frame.attrs.get("compute_seconds", seconds)), 1),
-        "torch": torch.__version__,
-        "regenerate": f"make {regenerate_target(case)}",
-    }
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
-    return path
-
-
-def regenerate_target(case: CaseStudy) -> str:
-    """The make target that (re)computes ``case``'s committed tables."""
-    return "action-shapley-kubernetes" if case.key == "kubernetes" else "action-shapley-tables"
-
-
-def load_table(case: CaseStudy, algo: str, seed: int) -> tuple[pd.DataFrame, dict]:
-    path = table_path(case, algo, seed)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path}: no committed utility table; regenerate with `make {regenerate_target(case)}`"
-        )
-    return pd.read_csv(path), json.loads(path.with_suffix(".json").read_text())
-
-
-def verify_table(
-    case: CaseStudy,
-    algo: str,
-    seed: int,
-    n_sample: int = 4,
-    sample_seed: int = 0,
-    chunk_size: int = 64,
-    n_jobs: int = 1,
-) -> pd.DataFrame:
-    """Recompute a random sample of a committed table's subsets; raise if they disagree.
-
-    The sample always holds a null and a non-null subset when the table has both; ``n_sample``
-    at least the table's size recomputes every subset (``chunk_size`` agents per batch,
-    ``n_jobs`` batches at once). Returns the compared rows (committed vs recomputed).
-    """
-    frame, _ = load_table(case, algo, seed)
-    rng = np.random.default_rng(sample_seed)
-    null = frame[frame.utility.isna()]
-    ok = frame[frame.utility.notna()]
-    pick = []
-    for part in (null, ok):
-        if len(part):
-            pick.append(int(part["mask"].iloc[rng.integers(len(part))]))
-    rest = frame[~frame["mask"].isin(pick)]
-    extra = max(0, n_sample - len(pick))
-    pick += rng.choice(rest["mask"].to_numpy(), size=min(extra, len(rest)), replace=False).tolist()
-    t0 = time.perf_counter()
-    game = AgentGame(case, algo, seed, chunk_size=chunk_size, n_jobs=n_jobs, use_cache=False)
-    fresh = game.utilities(np.array(pick))
-    old = frame.set_index("mask").loc[pick, "utility"].to_numpy()
-    same_null = np.isnan(old) == np.isnan(fresh)
-    close = np.where(
-        np.isnan(old),
-        True,
-        np.abs(np.nan_to_num(old) - np.nan_to_num(fresh))
-        <= TABLE_TOLERANCE * (1 + np.abs(np.nan_to_num(old))),
-    )
-    out = pd.DataFrame(
-        {"mask": pick, "committed": old, "recomputed": fresh, "seconds": time.perf_counter() - t0}
-    )
-    if not (same_null & close).all():
-        raise RuntimeError(
-            f"the committed table {table_path(case, algo, seed)} no longer matches the code "
-            f"(subsets {pick}: committed {old}, recomputed {fresh}); regenerate it with "
-            f"`make {regenerate_target(case)}`"
-        )
-    return out
-
-
-def tables_for(case: CaseStudy, algo: str, seeds: list[int]) -> dict[int, pd.DataFrame]:
-    return {s: load_table(case, algo, s)[0] for s in seeds}
 
 
 # --- a documented sample of subsets for Kubernetes (n = 15) ---------------------------------

@@ -12,18 +12,28 @@ _BADGE = {
     "reproduced": "✅ reproduced",
     "partly reproduced": "◐ partly reproduced",
     "not reproduced": "❌ not reproduced",
+    "not testable here": "∅ not testable here",
     "indicative": "⚠️ indicative",
 }
 
 
 def _claim_text(c: dict) -> str:
     tag = " *(construction check)*" if c.get("kind") == "construction" else ""
-    return f"{_BADGE[c['status']]}{tag}: {c['statement']} ({c['measured']})"
+    source = c.get("source", "")
+    where = f"; evidence: {source}" if source.startswith("committed run") else ""
+    return f"{_BADGE[c['status']]}{tag}: {c['statement']} ({c['measured']}{where})"
 
 
 def _summary(manifests: list[dict]) -> list[str]:
     evidence = Counter(
-        c["status"] for m in manifests for c in m["claims"] if c.get("kind") != "construction"
+        c["status"]
+        for m in manifests
+        for c in m["claims"]
+        if c.get("kind") != "construction" and c["status"] != "not testable here"
+    )
+    untestable = sum(c["status"] == "not testable here" for m in manifests for c in m["claims"])
+    committed = sum(
+        c.get("source", "").startswith("committed run") for m in manifests for c in m["claims"]
     )
     construction = Counter(
         c["status"] for m in manifests for c in m["claims"] if c.get("kind") == "construction"
@@ -37,6 +47,9 @@ def _summary(manifests: list[dict]) -> list[str]:
     lines = [
         f"**Claims (evidence):** {fmt(evidence)}.  ",
         f"**Construction checks** (hold by how an example was built): {fmt(construction)}.  ",
+        f"**Not testable here** (properties of the papers' own systems or data, counted apart): "
+        f"{untestable}.  ",
+        f"**Decided by a committed long run** (evidence under `data/`): {committed}.  ",
     ]
     if len(profiles) == 1:
         lines.append(f"**Profile:** every entry comes from a `{next(iter(profiles))}` run.")

@@ -52,11 +52,15 @@ def cache_dir() -> Path:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and a rename: never half-written."""
+    """Write ``data`` to ``path`` via a temporary file and a rename: never half-written.
+
+    The file is readable by everyone (0644), like a file written with ``open``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
@@ -104,9 +108,52 @@ def signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
+DISPLACED = ".displaced"
+
+
+def displace_foreign(target: Path) -> list[Path]:
+    """Move files in ``target`` that its manifest does not list to ``<tree>/.displaced/``.
+
+    A file a user put into a notebook's output directory is not ours to delete: it is moved
+    to ``<tree>/.displaced/<notebook>/`` (a numbered name if one is there already) and named
+    on stderr. Returns the new paths.
+    """
+    import json
+    import sys
+
+    target = Path(target)
+    if not target.is_dir():
+        return []
+    listed: set[str] = {"manifest.json"}
+    manifest = target / "manifest.json"
+    if manifest.exists():
+        try:
+            listed |= set(json.loads(manifest.read_text()).get("files", {}))
+        except (OSError, ValueError):
+            pass
+    moved = []
+    for path in sorted(target.iterdir()):
+        if path.name in listed or path.name.startswith("."):
+            continue
+        dest_dir = target.parent / DISPLACED / target.name
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        dest, n = dest_dir / path.name, 1
+        while dest.exists():
+            dest, n = dest_dir / f"{path.name}.{n}", n + 1
+        shutil.move(str(path), dest)
+        moved.append(dest)
+        print(
+            f"[note] {target.name}/{path.name} was not written by a run: moved to {dest}",
+            file=sys.stderr,
+        )
+    return moved
+
+
 def publish_directory(staged: Path, target: Path) -> None:
-    """Replace ``target`` by the complete directory ``staged`` (see the section comment)."""
+    """Replace ``target`` by the complete directory ``staged`` (see the section comment);
+    files in ``target`` that no run wrote are moved aside first (:func:`displace_foreign`)."""
     staged, target = Path(staged), Path(target)
+    displace_foreign(target)
     aside = staged.with_name(f"{target.name}.old.{os.getpid()}")
     with signals_held():
         if target.exists():

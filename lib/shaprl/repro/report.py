@@ -18,40 +18,28 @@ import hashlib
 import io
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .claims import KINDS, STATUSES, Claim, Evidence, decide
+from .inputs import declared_inputs, watch_undeclared
+from .locks import data_lock, held, notebook_lock
 from .paths import (
     atomic_write_bytes,
     atomic_write_text,
     output_dir,
     publish_directory,
     recover_directory,
+    repo_root,
     staging_dir,
 )
 from .profiles import resolve_profile
 
 SIGNIFICANT_DIGITS = 10
 ZERO_TOLERANCE = 1e-12
-
-STATUSES = ("reproduced", "partly reproduced", "not reproduced", "indicative")
-KINDS = ("evidence", "construction")
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A qualitative claim of a paper, evaluated in code."""
-
-    key: str
-    paper: str  #: where the claim is made, e.g. "SVERL Table 5"
-    statement: str  #: the claim in our words
-    status: str  #: one of STATUSES
-    measured: str  #: the numbers behind the verdict
-    profile: str  #: profile the verdict was obtained under
-    kind: str = "evidence"  #: evidence, or a construction check (holds by how it was built)
 
 
 class Report:
@@ -70,6 +58,9 @@ class Report:
         self.title = title
         self.params = json.loads(os.environ.get("SHAPRL_PARAMS", "{}") or "{}")
         self.tree = output_dir(self.profile)
+        watch_undeclared(repo_root() / "data")
+        # committed data cannot change while this notebook reads it; its directory is ours
+        self._locks = [held(data_lock(shared=True)), held(notebook_lock(self.tree, notebook))]
         recover_directory(self.tree, notebook)
         self.directory = staging_dir(self.tree, notebook)
         self.published = self.tree / notebook
@@ -162,35 +153,27 @@ class Report:
         measured: str,
         needs: str | None = None,
         kind: str = "evidence",
+        source: Evidence | None = None,
     ) -> Claim:
-        """Record whether a paper's claim holds in our numbers.
+        """Record whether a paper's claim holds in our numbers (schema: :mod:`.claims`).
 
-        ``holds`` is True, False, or ``"partly"`` when one part of the claim holds and another
-        does not (``measured`` then gives the numbers of both parts). ``needs="paper"`` marks a
-        claim whose verdict requires the paper's budget: under a smaller profile it is recorded
-        as *indicative*, naming the profile. ``kind="construction"`` marks a claim that holds by
-        how the example was built (an MDP made to satisfy the text, an algebraic identity), so
-        the count of reproduced *evidence* stays honest.
+        ``holds`` is True, False, ``"partly"`` when one part of the claim holds and another
+        does not (``measured`` then gives the numbers of both parts), or ``"not testable"``
+        for a property of the paper's own systems that cannot be observed here (``measured``
+        says why; counted apart). ``needs="paper"`` marks a claim whose verdict requires the
+        paper's budget: under a smaller profile it is recorded as *indicative*, naming the
+        profile -- unless ``source`` is a committed long run (:func:`~.claims.committed_run`)
+        that supplies the evidence, which decides it. ``kind="construction"`` marks a claim
+        that holds by how the example was built (an MDP made to satisfy the text, an
+        algebraic identity), so the count of reproduced *evidence* stays honest.
         """
         if kind not in KINDS:
             raise ValueError(f"claim {key!r}: kind must be one of {KINDS}, got {kind!r}")
-        if isinstance(holds, str):
-            if holds != "partly":
-                raise ValueError(
-                    f"claim {key!r}: holds must be True, False or 'partly', got {holds!r}"
-                )
-            verdict = "partly reproduced"
-        else:
-            verdict = "reproduced" if bool(holds) else "not reproduced"
-        if needs is not None and needs != self.profile:
-            status = "indicative"
-            outcome = {"reproduced": "holds", "not reproduced": "fails"}.get(
-                verdict, "partly holds"
-            )
-            measured = f"{measured} ({outcome} under {self.profile})"
-        else:
-            status = verdict
-        claim = Claim(key, paper, statement, status, measured, self.profile, kind)
+        status, measured, where = decide(
+            key, holds=holds, measured=measured, profile=self.profile, needs=needs, source=source
+        )
+        assert status in STATUSES
+        claim = Claim(key, paper, statement, status, measured, self.profile, kind, where)
         self.claims = [c for c in self.claims if c.key != key] + [claim]
         return claim
 
@@ -219,12 +202,15 @@ class Report:
             "params": self.params,
             "artefacts": self.artefacts,
             "claims": [asdict(c) for c in self.claims],
+            "inputs": declared_inputs(repo_root()),
             "files": {
                 f: (None if f in volatile else file_sha256(self.directory / f)) for f in written
             },
         }
         atomic_write_text(self.directory / "manifest.json", json.dumps(manifest, indent=2) + "\n")
         publish_directory(self.directory, self.published)
+        for lock in self._locks:
+            lock.release()
         return claims
 
 

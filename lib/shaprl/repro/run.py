@@ -6,15 +6,22 @@ profile's own output tree (``figures/`` for ``quick``, ``build/figures/<profile>
 others; see :func:`~shaprl.repro.paths.output_dir`).
 
 A notebook is skipped only when (a) its fingerprint -- its source, the library's source, the
-pins, the profile and the parameters -- matches its last successful run, and (b) its
-published directory is exactly what that run wrote: the manifest is the one recorded, of this
-profile and these parameters, and every file it lists is present with its SHA-256 and no other
-file is there. So an interrupted run resumes where it stopped, and a deleted, edited or
-foreign artefact makes the notebook run again.
+pins, the profile and the parameters -- matches its last successful run, (b) every file it
+read (declared by the library's loaders, :mod:`.inputs`) still has the digest recorded in its
+manifest, and (c) its published directory is exactly what that run wrote: the manifest is the
+one recorded, of this profile and these parameters, and every file it lists is present with
+its SHA-256 and no other file is there. So an interrupted run resumes where it stopped, a
+changed input re-runs exactly the notebooks that read it (the runner names the file), and a
+deleted, edited or foreign artefact makes the notebook run again.
+
+The runner holds the output tree's lock for the whole run (a second run on the same tree
+waits, saying who holds it) and the data lock shared (table writers wait for it to finish).
+Executed copies and kernel logs are written under per-run temporary names.
 
 SIGINT or SIGTERM stops the run cleanly: the kernel is shut down, no partial file is left,
 every published directory keeps its previous complete contents, and the exit status is
-128 + the signal number (130, 143).
+128 + the signal number (130, 143); a second signal during that cleanup is ignored. Index
+writes on the failure paths are best-effort (a full or read-only tree gives one line).
 """
 
 from __future__ import annotations
@@ -33,7 +40,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .index import write_index
-from .paths import atomic_write_text, output_dir, recover_directory, repo_root
+from .inputs import changed_inputs
+from .locks import data_lock, tree_lock
+from .paths import STAGING, atomic_write_text, output_dir, recover_directory, repo_root
 from .profiles import PROFILES, resolve_profile
 from .report import file_sha256
 
@@ -152,6 +161,9 @@ def check_outputs(directory: Path, profile: str, params: dict, stamp: dict) -> s
         return f"{directory.name}/ holds {manifest.get('profile')!r} results, not {profile!r}"
     if manifest.get("params", {}) != params:
         return f"{directory.name}/ was made with parameters {manifest.get('params')}"
+    changed = changed_inputs(manifest.get("inputs", {}), repo_root())
+    if changed:
+        return changed
     files = manifest.get("files", {})
     for name, digest in files.items():
         path = directory / name
@@ -169,14 +181,25 @@ def check_outputs(directory: Path, profile: str, params: dict, stamp: dict) -> s
     return None
 
 
-def run(profile: str, selection: str = "", params_text: str = "", force: bool = False) -> int:
-    import papermill as pm
+def _best_effort_index(figures: Path) -> None:
+    """Rebuild the index on a failure path; a full or read-only tree costs one line, not a
+    second traceback."""
+    try:
+        write_index(figures)
+    except OSError as err:
+        print(f"[note] could not rewrite {figures.name}/README.md: {err}", file=sys.stderr)
 
+
+def _ignore_signals() -> None:
+    """During the cleanup after a stop a second Ctrl-C must not interrupt the cleanup."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+
+def run(profile: str, selection: str = "", params_text: str = "", force: bool = False) -> int:
     profile = resolve_profile(profile)
     root = repo_root()
     notebooks_dir = root / "notebooks"
-    build = root / "build" / "notebooks" / profile
-    stamps = root / "build" / "stamps" / profile
     figures = output_dir(profile)
     params = parse_params(params_text)
     paths = discover(notebooks_dir, selection)
@@ -191,6 +214,18 @@ def run(profile: str, selection: str = "", params_text: str = "", force: bool = 
                 f"error: {path.stem} has no parameter(s) {unknown}; its parameters are "
                 f"{sorted(known)}. Select notebooks with NOTEBOOKS=... to pass notebook-specific parameters."
             )
+    with tree_lock(figures), data_lock(shared=True):
+        return _run_locked(profile, paths, root, figures, params, force)
+
+
+def _run_locked(
+    profile: str, paths: list[Path], root: Path, figures: Path, params: dict, force: bool
+) -> int:
+    import papermill as pm
+
+    notebooks_dir = root / "notebooks"
+    build = root / "build" / "notebooks" / profile
+    stamps = root / "build" / "stamps" / profile
     os.environ["SHAPRL_OUTPUT_DIR"] = str(figures)
     os.environ["SHAPRL_PARAMS"] = json.dumps(params, sort_keys=True)
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -200,7 +235,7 @@ def run(profile: str, selection: str = "", params_text: str = "", force: bool = 
     print(f"profile {profile}: artefacts in {shown}/", flush=True)
     total = time.perf_counter()
     previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
-    current, tmp = None, None
+    current, tmp, log = None, None, None
     try:
         for path in paths:
             current = path
@@ -219,10 +254,11 @@ def run(profile: str, selection: str = "", params_text: str = "", force: bool = 
                 print(f"[skip] {path.stem}: unchanged since its last {profile} run", flush=True)
                 continue
             print(f"[run ] {path.stem} ({profile}): {reason}", flush=True)
-            tmp = done.with_name(f".{done.stem}.partial.ipynb")
+            tmp = done.with_name(f".{done.stem}.{os.getpid()}.partial.ipynb")
+            log = done.with_name(f".{done.stem}.{os.getpid()}.kernel.log")
             start = time.perf_counter()
             try:
-                with stderr_to(done.with_name(f"{done.stem}.kernel.log")):
+                with stderr_to(log):
                     pm.execute_notebook(
                         str(path),
                         str(tmp),
@@ -235,9 +271,12 @@ def run(profile: str, selection: str = "", params_text: str = "", force: bool = 
             except Interrupted:
                 raise
             except Exception as err:  # papermill keeps the failing notebook for inspection
+                _ignore_signals()
                 failed = done.with_name(f"{done.stem}.failed.ipynb")
                 if tmp.exists():
                     os.replace(tmp, failed)
+                if log.exists():
+                    os.replace(log, done.with_name(f"{done.stem}.kernel.log"))
                 recover_directory(figures, path.stem)
                 print(str(err)[-3000:], file=sys.stderr)
                 print(
@@ -247,17 +286,20 @@ def run(profile: str, selection: str = "", params_text: str = "", force: bool = 
                     "are skipped).",
                     file=sys.stderr,
                 )
-                write_index(figures)
+                _best_effort_index(figures)
                 return 1
             os.replace(tmp, done)
-            tmp = None
+            os.replace(log, done.with_name(f"{done.stem}.kernel.log"))
+            tmp = log = None
+            done.with_name(f"{done.stem}.failed.ipynb").unlink(missing_ok=True)  # stale now
             seconds = time.perf_counter() - start
             manifest = figures / path.stem / "manifest.json"
             published = json.loads(manifest.read_text()) if manifest.exists() else {}
             if published.get("profile") != profile or published.get("params", {}) != params:
                 print(
-                    f"[fail] {path.stem} ran but published no {profile} results: its last cell "
-                    "must call report.finalize() (see notebooks/01_road_sign.ipynb).",
+                    f"[fail] {path.stem} ran but {figures.name}/{path.stem}/ holds no results "
+                    f"of this run (profile {profile}, parameters {params}): its last cell must "
+                    "call report.finalize() (see notebooks/01_road_sign.ipynb).",
                     file=sys.stderr,
                 )
                 return 1
@@ -270,9 +312,11 @@ def run(profile: str, selection: str = "", params_text: str = "", force: bool = 
             atomic_write_text(stamp_path, json.dumps(record) + "\n")
             print(f"[done] {path.stem}: {seconds:.1f} s", flush=True)
     except Interrupted as stop:
+        _ignore_signals()
         logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # the dying cell's task
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
+        for leftover in (tmp, log):
+            if leftover is not None:
+                leftover.unlink(missing_ok=True)
         if current is not None:
             time.sleep(0.5)  # let the shut-down kernel exit before removing its staging
             recover_directory(figures, current.stem)
@@ -282,15 +326,17 @@ def run(profile: str, selection: str = "", params_text: str = "", force: bool = 
             "complete runs. Run the same command again to resume.",
             file=sys.stderr,
         )
-        write_index(figures)
+        _best_effort_index(figures)
         # The interrupted cell's asyncio task may still report "kernel died" while the
         # interpreter exits: send what is left of this process's stderr to the run's log.
-        log = build / f"{current.stem if current is not None else 'runner'}.kernel.log"
-        point_stderr_at(log, append=True)
+        stem = current.stem if current is not None else "runner"
+        point_stderr_at(build / f"{stem}.kernel.log", append=True)
         return 128 + stop.signum
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    with contextlib.suppress(OSError):
+        (figures / STAGING).rmdir()  # only when empty
     index = write_index(figures)
     print(f"[index] {index.relative_to(root) if index.is_relative_to(root) else index}")
     print(

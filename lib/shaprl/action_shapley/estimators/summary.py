@@ -52,7 +52,7 @@ def _paper(label: str) -> dict:
 def load_case_game(key: str, algo: str = "sac", seed: int = 0) -> tuple[TableGame, np.ndarray]:
     """A committed utility table (Action Shapley I) as a game, and convergence times by mask."""
     from ..case_studies import case_study
-    from ..utility import load_table
+    from ..tables import load_table
 
     case = case_study(key)
     frame, _ = load_table(case, algo, seed)
@@ -467,7 +467,8 @@ def sampled_printed_vs_corrected(
     the top-``theta`` sets (the paper's cut-off, no indispensable point) each would select.
     """
     from ..case_studies import case_study
-    from ..utility import load_table, stratified_pairs
+    from ..tables import load_table
+    from ..utility import stratified_pairs
     from .compare import spearman
 
     case = case_study(case_key)
