@@ -11,7 +11,7 @@ PARAMS     ?=
 JOBS       ?= 2
 BIN        := $(VENV)/bin
 STAMP      := $(VENV)/.installed-stamp
-SMOKE_OUT  := build/smoke
+SMOKE_OUT  := $(CURDIR)/build/smoke
 
 .PHONY: setup reproduce test test-lib test-notebooks lab bench timings lint clean distclean help
 
@@ -72,7 +72,7 @@ lint: setup
 clean:
 	@echo "make clean: removing build/ (executed notebooks, smoke and paper figures, run stamps)"
 	@echo "            and data/cache/ (cached intermediates; recomputed on the next run)"
-	rm -rf build data/cache figures/.staging
+	rm -rf build data/cache figures/.staging notebooks/build
 	@echo "kept: .venv (make distclean removes it too) and figures/ (the committed quick results)"
 
 distclean: clean

@@ -17,6 +17,7 @@ standard library is used, so it runs with the system Python before any set-up.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -55,6 +56,34 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}){mem}, {gpu}, {platform.system()}"
 
 
+#: the quick profile's 30-minute budget on 2 cores, allocated per paper (notebook numbers)
+GROUPS = (
+    ("SVERL", 0, 19, 4),
+    ("Action Shapley", 20, 29, 7),
+    ("FastSVERL", 30, 39, 12),
+    ("your own agent", 40, 49, 6),
+)
+
+
+def group_seconds(clone: Path, profile: str) -> dict[str, float]:
+    """Notebook wall time per group, from the runner's stamps of the run just made."""
+    out = {name: 0.0 for name, *_ in GROUPS}
+    for stamp in sorted((clone / "build" / "stamps" / profile).glob("[0-9][0-9]_*.json")):
+        number = int(stamp.name[:2])
+        seconds = float(json.loads(stamp.read_text()).get("seconds", 0.0))
+        for name, lo, hi, _ in GROUPS:
+            if lo <= number <= hi:
+                out[name] += seconds
+    return out
+
+
+def print_shares(shares: list[dict[str, float]]) -> None:
+    print("\n| group (quick) | median notebook time | budget | within |\n|---|---|---|---|")
+    for name, _, _, minutes in GROUPS:
+        t = statistics.median(s[name] for s in shares)
+        print(f"| {name} | {fmt(t)} | {minutes} min | {'yes' if t <= 60 * minutes else 'NO'} |")
+
+
 def fmt(seconds: float) -> str:
     m, s = divmod(round(seconds), 60)
     return f"{m} min {s:02d} s" if m else f"{s} s"
@@ -86,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown or args.runs < 1:
         raise SystemExit(f"error: unknown steps {unknown} (choose from {list(STEPS)}), runs >= 1")
     times: dict[str, list[float]] = {s: [] for s in steps}
+    shares: list[dict[str, float]] = []
     for run in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="shaprl-timings-") as tmp:
             clone = Path(tmp) / "repo"
@@ -104,12 +134,17 @@ def main(argv: list[str] | None = None) -> int:
                     ).stdout.splitlines()
                     verdict = "clean" if not changed else f"{len(changed)} changed: {changed[:5]}"
                     print(f"  git status after {step}: {verdict}", flush=True)
+                if step == "quick":
+                    shares.append(group_seconds(clone, "quick"))
+                    print(f"  per group: {shares[-1]}", flush=True)
     print(f"\nMeasured on {machine()}, {date.today().isoformat()}, median of {args.runs} run(s)")
     print("of `make timings` (fresh clone each run):\n")
     print("| command | median wall time | range |\n|---|---|---|")
     for step in steps:
         t = times[step]
         print(f"| {STEPS[step][0]} | {fmt(statistics.median(t))} | {fmt(min(t))}–{fmt(max(t))} |")
+    if shares:
+        print_shares(shares)
     return 0
 
 

@@ -102,8 +102,12 @@ def test_skip_only_when_outputs_are_exactly_the_last_run(project):
     assert "t2.csv was modified" in _run(project, "--profile", "quick").stdout
 
     (figures / NOTEBOOK / "stray.png").write_bytes(b"")  # a mixed directory
-    assert "no run listed: stray.png" in _run(project, "--profile", "quick").stdout
+    out = _run(project, "--profile", "quick")
+    assert "no run listed: stray.png" in out.stdout
     assert not (figures / NOTEBOOK / "stray.png").exists() and _complete(figures)
+    # a file we did not write is not ours to delete: it is moved aside, and said so
+    assert (figures / ".displaced" / NOTEBOOK / "stray.png").exists()
+    assert "stray.png was not written by a run" in out.stderr
 
 
 def test_profile_switch_never_serves_the_other_profile(project):

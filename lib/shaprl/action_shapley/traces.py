@@ -82,7 +82,9 @@ def load_traces(path: Path, case: CaseStudy) -> Traces:
     point, times 0, dt, 2 dt, ... with the case study's interval, values within ``[0, cap]``,
     every point present with the same number of samples).
     """
-    path = Path(path)
+    from ..repro.inputs import declare_input
+
+    path = declare_input(Path(path))  # an input of the running notebook: a change re-runs it
     if not path.exists():
         raise FileNotFoundError(
             f"{path}: no trace file; regenerate with `make action-shapley-traces`"

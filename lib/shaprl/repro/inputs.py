@@ -72,8 +72,9 @@ def input_digest(path: str | Path) -> str:
 def declare_input(path: str | Path) -> Path:
     """Record ``path`` (and its digest) as an input of this process's notebook; return it."""
     path = Path(path)
-    resolved = path.resolve()
-    _DECLARED[str(resolved)] = input_digest(resolved)
+    resolved = str(path.resolve())
+    _DECLARED[resolved] = ""  # declared before it is hashed: hashing reads it
+    _DECLARED[resolved] = input_digest(resolved)
     return path
 
 

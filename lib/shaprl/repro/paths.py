@@ -35,11 +35,13 @@ def repo_root() -> Path:
 def output_dir(profile: str | None = None) -> Path:
     """Figures and tables of ``profile``: $SHAPRL_OUTPUT_DIR, else its own tree.
 
-    ``quick`` -> ``figures/``; any other profile -> ``build/figures/<profile>/``.
+    ``quick`` -> ``figures/``; any other profile -> ``build/figures/<profile>/``. A relative
+    ``$SHAPRL_OUTPUT_DIR`` is taken relative to the repository root.
     """
     env = os.environ.get("SHAPRL_OUTPUT_DIR")
-    if env:
-        return Path(env).resolve()
+    if env:  # a relative path is relative to the repository, not to a kernel's working dir
+        path = Path(env)
+        return (path if path.is_absolute() else repo_root() / path).resolve()
     if profile is None or profile == COMMITTED_PROFILE:
         return repo_root() / "figures"
     return repo_root() / "build" / "figures" / profile
