@@ -80,7 +80,7 @@ distclean: clean
 	rm -rf $(VENV)
 
 # --- Action Shapley data (traces and utility tables; owner: Action Shapley I) -------------
-.PHONY: action-shapley-traces action-shapley-tables action-shapley-kubernetes action-shapley-kubernetes-sample action-shapley-checks
+.PHONY: action-shapley-traces action-shapley-tables action-shapley-kubernetes action-shapley-kubernetes-sample action-shapley-checks action-shapley-verify
 action-shapley-traces: setup
 	$(BIN)/python -m shaprl.action_shapley.cli traces
 
@@ -95,3 +95,6 @@ action-shapley-kubernetes-sample: setup
 
 action-shapley-checks: setup
 	$(BIN)/python -m shaprl.action_shapley.cli checks
+
+action-shapley-verify: setup  ## recompute every committed utility (Kubernetes SAC: hours)
+	$(BIN)/python -m shaprl.action_shapley.cli verify

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from ..repro.locks import writing_data
+from ..repro.locks import data_lock, writing_data
 from .case_studies import CASE_STUDIES, KUBERNETES
 from .tables import build_table, save_table
 from .traces import generate_traces, traces_path, write_traces
@@ -88,14 +88,37 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--jobs", type=int, default=2, help="chunks computed at once (large cases)")
     c = sub.add_parser("checks", help="budget sweep, SB3 reference check, world-model agreement")
     c.add_argument("--which", nargs="*", default=["budget", "reference", "agreement"])
+    v = sub.add_parser("verify", help="recompute every committed utility and compare")
+    v.add_argument("--cases", nargs="*", default=list(CASE_STUDIES))
+    v.add_argument("--algos", nargs="*", default=list(ALGORITHMS))
     k = sub.add_parser("kubernetes-sample")
     k.add_argument("--per-stratum", type=int, default=1)
     k.add_argument("--algos", nargs="*", default=list(ALGORITHMS))
     k.add_argument("--chunk", type=int, default=256)
     k.add_argument("--sample-seeds", nargs="*", type=int, default=[0, 1])
     args = ap.parse_args(argv)
+    if args.cmd == "verify":
+        with data_lock(shared=True):
+            return _verify(args.cases, args.algos)
     with writing_data():  # no notebook reads data/ while tables change under it
         return _run(args)
+
+
+def _verify(cases: list[str], algos: list[str]) -> int:
+    """Recompute every committed (seed, subset) utility (``make action-shapley-verify``)."""
+    from .tables import recheck_summary, recheck_tables
+
+    failed = 0
+    for key in cases:
+        for algo in algos:
+            try:
+                frame = recheck_tables(CASE_STUDIES[key], algo, n_sample=None)
+            except RuntimeError as err:
+                failed += 1
+                print(f"{key} {algo}: FAILED: {err}", flush=True)
+                continue
+            print(f"{key} {algo}: {recheck_summary(frame)[:300]}", flush=True)
+    return 1 if failed else 0
 
 
 def _run(args: argparse.Namespace) -> int:

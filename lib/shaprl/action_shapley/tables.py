@@ -364,7 +364,7 @@ def recheck_summary(frame: pd.DataFrame) -> str:
         for (a, s), g in frame.groupby(["algorithm", "seed"], sort=True)
     ]
     warned = int(frame["note"].str.startswith("warning").sum())
-    tail = f"; {warned} differ on another machine (warning)" if warned else ""
+    tail = f"; {warned} made on another machine differ (warning)" if warned else ""
     return f"{int(frame['agree'].sum())}/{len(frame)} recomputed subsets agree (masks {'; '.join(parts)}){tail}"
 
 
