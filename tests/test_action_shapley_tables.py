@@ -26,23 +26,29 @@ def test_committed_table_matches_the_code_on_a_sample():
     assert (out["agree"] | out["note"].str.startswith("warning")).all()
 
 
-def test_a_tampered_table_is_refused_naming_the_make_target(tmp_path, monkeypatch):
+@pytest.fixture
+def copied(tmp_path, monkeypatch):
+    """A throw-away repository holding VM right-sizing's PPO seed-0 table and the traces."""
     src = table_path(VM_RIGHT_SIZING, "ppo", 0)
     dst = tmp_path / "data" / "action_shapley" / "utilities"
     dst.mkdir(parents=True)
     for ext in (".csv", ".json"):
         shutil.copy(src.with_suffix(ext), dst / src.with_suffix(ext).name)
-    frame = pd.read_csv(dst / src.name)
-    frame["utility"] = frame["utility"] - 5.0  # every non-null utility off by 5
-    frame.to_csv(dst / src.name, index=False)
+    shutil.copytree(src.parents[1] / "traces", tmp_path / "data" / "action_shapley" / "traces")
     (tmp_path / "lib" / "shaprl").mkdir(parents=True)
     monkeypatch.setenv("SHAPRL_ROOT", str(tmp_path))
-    shutil.copytree(src.parents[1] / "traces", tmp_path / "data" / "action_shapley" / "traces")
+    return dst / src.name
+
+
+def test_a_tampered_table_is_refused_naming_the_make_target(copied):
+    frame = pd.read_csv(copied)
+    frame["utility"] = frame["utility"] - 5.0  # every non-null utility off by 5
+    frame.to_csv(copied, index=False)
     # made on another machine: a warning beside the claims, not a failure
     out = recheck_tables(VM_RIGHT_SIZING, "ppo", seeds=[0], n_sample=2)
     assert out["note"].str.startswith("warning: made on another machine").any()
     # made here, by other code: fails, naming the cause and the make target
-    meta_path = (dst / src.name).with_suffix(".json")
+    meta_path = copied.with_suffix(".json")
     meta = {**json.loads(meta_path.read_text()), **machine()}
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(RuntimeError, match="utility code changed.*make action-shapley-tables"):
@@ -84,20 +90,6 @@ def test_stratified_estimate_is_exact_when_every_subset_is_drawn_once():
 
 
 # -- validated committed tables (pipeline integrity II) ------------------------------------------
-@pytest.fixture
-def copied(tmp_path, monkeypatch):
-    """A throw-away repository holding VM right-sizing's PPO seed-0 table and the traces."""
-    src = table_path(VM_RIGHT_SIZING, "ppo", 0)
-    dst = tmp_path / "data" / "action_shapley" / "utilities"
-    dst.mkdir(parents=True)
-    for ext in (".csv", ".json"):
-        shutil.copy(src.with_suffix(ext), dst / src.with_suffix(ext).name)
-    shutil.copytree(src.parents[1] / "traces", tmp_path / "data" / "action_shapley" / "traces")
-    (tmp_path / "lib" / "shaprl").mkdir(parents=True)
-    monkeypatch.setenv("SHAPRL_ROOT", str(tmp_path))
-    return dst / src.name
-
-
 def _edit(path, fn):
     lines = path.read_text().splitlines()
     path.write_text("\n".join(fn(lines)) + "\n")
