@@ -50,7 +50,10 @@ class BatchedRBF:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """``(R, N, 3) -> (R, N, 2)``."""
         z = torch.bmm(x - self.shift[:, None], self.mix)
-        d2 = torch.cdist(z, self.centres).pow(2)
+        # squared distances to the centres, elementwise: torch.cdist takes a matmul route for
+        # more than 25 centres whose rounding depends on a member's position in the batch
+        # (measured on an AVX-512 CPU), which made a subset's SAC agent depend on its batch
+        d2 = (z[:, :, None, :] - self.centres[:, None, :, :]).pow(2).sum(-1)
         phi = torch.cat(
             [torch.ones_like(z[..., :1]), z, torch.exp(-self.gamma[:, None, None] * d2)], -1
         )

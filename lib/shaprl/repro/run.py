@@ -42,7 +42,14 @@ from pathlib import Path
 from .index import write_index
 from .inputs import changed_inputs
 from .locks import data_lock, tree_lock
-from .paths import STAGING, atomic_write_text, output_dir, recover_directory, repo_root
+from .paths import (
+    STAGING,
+    atomic_write_text,
+    displace_foreign,
+    output_dir,
+    recover_directory,
+    repo_root,
+)
 from .profiles import PROFILES, resolve_profile
 from .report import file_sha256
 
@@ -254,6 +261,7 @@ def _run_locked(
                 print(f"[skip] {path.stem}: unchanged since its last {profile} run", flush=True)
                 continue
             print(f"[run ] {path.stem} ({profile}): {reason}", flush=True)
+            displace_foreign(figures / path.stem)  # named here: the kernel's stderr is not ours
             tmp = done.with_name(f".{done.stem}.{os.getpid()}.partial.ipynb")
             log = done.with_name(f".{done.stem}.{os.getpid()}.kernel.log")
             start = time.perf_counter()
