@@ -124,6 +124,7 @@ def explain_agent(
     n_rollouts: int = 32,
     seed: int = 0,
     amortised_options: dict | None = None,
+    on_missing: str = "nan",
     verbose: bool = True,
 ) -> Explanation:
     """Behaviour, outcome and prediction explanations of ``agent`` acting in ``env``.
@@ -147,6 +148,9 @@ def explain_agent(
     n_samples, conditional, n_permutations, n_rollouts, seed:
         Budgets of the sampled routes (visited states, the approximate conditional of
         continuous states, permutations, rollouts per action or coalition) and their seed.
+    on_missing:
+        Monte Carlo route: a requested state that the state sample never visited gets NaN
+        values, counted in ``info["missing"]`` (``"nan"``, default), or an error (``"raise"``).
     amortised_options:
         Keyword arguments of ``FastSVERLExplainer`` (buffer size, updates, runs) for the
         amortised route, which explains behaviour and prediction.
@@ -174,7 +178,7 @@ def explain_agent(
         budget = dict(n_samples=n_samples, n_rollouts=n_rollouts, seed=seed)
         if isinstance(getattr(env.unwrapped, "P", None), dict) and not agent.is_continuous:
             out = _monte_carlo_tabular(
-                env, agent, states, features, kinds, gamma, n_permutations, **budget
+                env, agent, states, features, kinds, gamma, n_permutations, on_missing, **budget
             )
         else:
             if states is not None:
@@ -210,7 +214,18 @@ def _exact(env, agent, states, features, kinds, gamma) -> Explanation:
 
 
 def _monte_carlo_tabular(
-    env, agent, states, features, kinds, gamma, n_permutations, *, n_samples, n_rollouts, seed
+    env,
+    agent,
+    states,
+    features,
+    kinds,
+    gamma,
+    n_permutations,
+    on_missing,
+    *,
+    n_samples,
+    n_rollouts,
+    seed,
 ) -> Explanation:
     import gymnasium as gym
 
@@ -243,7 +258,10 @@ def _monte_carlo_tabular(
             rows = g.mdp.features[[g.state(int(s)) for s in np.atleast_1d(states)]]
     else:
         rows = np.atleast_2d(features)
-    ex = mc.explain(rows, kinds, n_permutations=n_permutations, n_rollouts=n_rollouts, seed=seed)
+    ex = mc.explain(
+        rows, kinds, n_permutations=n_permutations, n_rollouts=n_rollouts, seed=seed,
+        on_missing=on_missing,
+    )  # fmt: skip
     return replace(ex, states=g.observations_of(rows), info={**ex.info, "agent": agent.description})
 
 

@@ -129,9 +129,15 @@ def check_simulator(sim: Any) -> Simulator:
 class PolicySampler:
     """Draws actions of a policy function, memoising its action distribution per feature row."""
 
-    def __init__(self, policy: PolicyFn, n_actions: int, rng: np.random.Generator) -> None:
+    def __init__(
+        self,
+        policy: PolicyFn,
+        n_actions: int,
+        rng: np.random.Generator,
+        cache: dict[bytes, np.ndarray] | None = None,
+    ) -> None:
         self.policy, self.n_actions, self.rng = policy, n_actions, rng
-        self._cdf: dict[bytes, np.ndarray] = {}
+        self._cdf: dict[bytes, np.ndarray] = {} if cache is None else cache
 
     def __call__(self, features: np.ndarray) -> int:
         key = features.tobytes()
