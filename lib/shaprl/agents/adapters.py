@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 ArrayFn = Callable[[np.ndarray], np.ndarray]
+#: Discount of the explained returns when the agent does not say (SB3's own default).
+DEFAULT_GAMMA = 0.99
 OUTPUTS = ("probabilities", "q_values", "actions")
 
 
@@ -47,6 +49,9 @@ class AgentFunctions:
         A (discrete) or the action dimension d (continuous).
     description:
         Which policy and value are explained, e.g. "greedy in Q (ties shared uniformly)".
+    gamma:
+        The agent's own discount (an SB3 model's ``gamma``), or ``None``: the explained
+        returns (outcome) then use :data:`DEFAULT_GAMMA`.
     """
 
     policy: ArrayFn | None
@@ -54,6 +59,7 @@ class AgentFunctions:
     n_actions: int
     description: str
     action: ArrayFn | None = None
+    gamma: float | None = None
 
     @property
     def is_continuous(self) -> bool:

@@ -132,7 +132,7 @@ class ClassicControlSimulator:
     def __init__(self, env_factory: Callable[[], object], set_state=None) -> None:
         self.env_factory = env_factory
         self.env = env_factory()
-        self.set_state = set_state or state_setter(self.env)
+        self._set_state = set_state
         space = self.env.action_space
         self.discrete = hasattr(space, "n")
         self.n_actions = int(space.n) if self.discrete else int(np.prod(space.shape))
@@ -140,6 +140,13 @@ class ClassicControlSimulator:
     def reset(self, seed: int | None = None) -> np.ndarray:
         obs, _ = self.env.reset(seed=seed)
         return np.asarray(obs, float).reshape(-1)
+
+    @property
+    def set_state(self) -> Callable[[object, np.ndarray], None]:
+        """The state setter (resolved when first needed: only outcome rollouts need it)."""
+        if self._set_state is None:
+            self._set_state = state_setter(self.env)
+        return self._set_state
 
     def reset_to(self, features: np.ndarray) -> None:
         self.env.reset()
@@ -176,7 +183,8 @@ def state_setter(env) -> Callable[[object, np.ndarray], None]:
     if name not in setters:
         raise TypeError(
             f"cannot put {name} into a given state from its observation; pass "
-            "set_state=(env, features) -> None, or explain without outcome"
+            "explain_agent(..., set_state=fn) with fn(env, features) -> None (it only matters "
+            "for outcome: behaviour and prediction need no settable simulator)"
         )
     return setters[name]
 

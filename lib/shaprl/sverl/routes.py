@@ -15,6 +15,16 @@ returns behaviour, outcome and prediction explanations by one of three routes:
 * ``"amortised"`` -- FastSVERL models trained once, then any number of states explained by a
   forward pass (for many states or many features).
 
+**Wrappers are honoured.** The routes build states themselves (gymnasium state indices,
+classic-control physical states) from the unwrapped environment; every such observation is
+passed through the environment's ``ObservationWrapper`` chain before the agent sees it, so
+the agent is queried on the observations it was trained on. The agent's spaces are checked
+against the (wrapped) environment's. Vectorised environments and Dict / Tuple observations
+are refused with the fix named (pass the gymnasium environment; ``FlattenObservation``).
+
+The discount of the explained returns (outcome, exact V^pi) is the agent's own
+(``model.gamma`` of an SB3 model), else ``DEFAULT_GAMMA`` = 0.99, unless ``gamma=`` is given.
+
 ``route="auto"`` picks the first that applies, in that order, and says which and why (printed
 when ``verbose``, and stored in ``explanation.info["route"]`` / ``["route_reason"]``). A route
 named by hand is used as asked, or refused with the reason.
@@ -27,6 +37,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..agents.adapters import DEFAULT_GAMMA, AgentFunctions
 from .explainer import KINDS, SVERLExplainer, check_kinds
 from .explanation import Explanation
 
@@ -37,23 +48,112 @@ MANY_STATES = 500
 AMORTISED_KINDS = ("behaviour", "prediction")  # what FastSVERLExplainer trains models for
 
 
-def as_agent(agent):
-    """:class:`AgentFunctions` of an SB3 model (or the object itself if it already is one)."""
-    from ..agents.adapters import AgentFunctions
+def as_agent(agent, env=None) -> AgentFunctions:
+    """:class:`AgentFunctions` of an SB3 model (or the object itself if it already is one).
+
+    With ``env``, the agent's spaces are checked against the environment's (the wrapped
+    environment's: what the agent was trained on).
+    """
     from ..agents.sb3 import from_sb3
 
     if isinstance(agent, AgentFunctions):
+        if env is not None and hasattr(env.action_space, "n"):
+            if not agent.is_continuous and agent.n_actions != int(env.action_space.n):
+                raise ValueError(
+                    f"the agent has {agent.n_actions} actions but the environment's action "
+                    f"space is {env.action_space}: explain the agent in the environment it "
+                    "was trained in"
+                )
         return agent
     if hasattr(agent, "policy") and hasattr(agent.policy, "obs_to_tensor"):
-        return from_sb3(agent)
+        if env is not None:
+            check_spaces(agent, env)
+        out = from_sb3(agent)
+        gamma = getattr(agent, "gamma", None)
+        return replace(out, gamma=None if gamma is None else float(gamma))
     raise TypeError(
         f"cannot explain a {type(agent).__name__}: pass a stable-baselines3 model or wrap the "
         "agent with shaprl.agents.from_q_table / from_q_function / from_callable"
     )
 
 
+def check_env(env) -> None:
+    """A clear error, naming the fix, for environments the routes cannot read."""
+    import gymnasium as gym
+
+    if hasattr(env, "num_envs") and hasattr(env, "env_method"):  # an SB3 VecEnv
+        raise TypeError(
+            f"{type(env).__name__} is a vectorised environment (e.g. model.get_env()): pass the "
+            "gymnasium environment itself, e.g. explain_agent(gym.make('FrozenLake-v1'), model)"
+        )
+    if not hasattr(env, "unwrapped") or not hasattr(env, "observation_space"):
+        raise TypeError(f"explain_agent takes a gymnasium environment; got {type(env).__name__}")
+    space = env.observation_space
+    if isinstance(space, gym.spaces.Dict | gym.spaces.Tuple):
+        raise TypeError(
+            f"{type(space).__name__} observations have no feature vector to explain: wrap the "
+            "environment with gymnasium.wrappers.FlattenObservation, train the agent on it, and "
+            "pass that wrapped environment"
+        )
+
+
+def check_spaces(model, env) -> None:
+    """The SB3 model's observation and action spaces must be the environment's."""
+    for what in ("observation_space", "action_space"):
+        mine, theirs = getattr(model, what, None), getattr(env, what)
+        if mine is not None and mine != theirs:
+            raise ValueError(
+                f"the agent's {what.replace('_', ' ')} {mine} differs from the environment's "
+                f"{theirs}: explain the agent in the (wrapped) environment it was trained in"
+            )
+
+
+def observation_wrappers(env) -> list:
+    """The environment's ``ObservationWrapper``s, innermost first."""
+    import gymnasium as gym
+
+    chain, e = [], env
+    while isinstance(e, gym.Wrapper):
+        if isinstance(e, gym.ObservationWrapper):
+            chain.append(e)
+        e = e.env
+    return chain[::-1]
+
+
+def through_wrappers(env, agent: AgentFunctions) -> AgentFunctions:
+    """The agent queried on raw (unwrapped) observations, each passed through ``env``'s
+    observation wrappers first: the routes build raw states, the agent saw wrapped ones."""
+    chain = observation_wrappers(env)
+    if not chain:
+        return agent
+
+    def wrap(fn):
+        if fn is None:
+            return None
+
+        def call(obs: np.ndarray) -> np.ndarray:
+            rows = []
+            for o in np.asarray(obs):
+                o = o.item() if np.ndim(o) == 0 else o
+                for w in chain:
+                    o = w.observation(o)
+                rows.append(np.asarray(o))
+            return fn(np.stack(rows))
+
+        return call
+
+    names = " -> ".join(type(w).__name__ for w in chain)
+    return replace(
+        agent,
+        policy=wrap(agent.policy),
+        value=wrap(agent.value),
+        action=wrap(agent.action),
+        description=f"{agent.description} (observations through {names})",
+    )
+
+
 def choose_route(
-    env, agent, n_states: int | None = None, kinds: Sequence[str] = KINDS
+    env, agent, n_states: int | None = None, kinds: Sequence[str] = KINDS, set_state=None
 ) -> tuple[str, str]:
     """The automatic route for this environment and agent, and the reason for it.
 
@@ -89,12 +189,16 @@ def choose_route(
         state_setter(env)
         settable = True
     except TypeError:
-        settable = False
-    if settable and n_obs <= MAX_FEATURES:
+        settable = set_state is not None
+    if n_obs <= MAX_FEATURES and (settable or "outcome" not in kinds):
+        how = (
+            "a simulator whose state can be set, for outcome rollouts"
+            if "outcome" in kinds
+            else "a sample of visited states (behaviour and prediction need no rollouts)"
+        )
         return "monte carlo", (
-            f"no model, continuous observations ({n_obs} features) and a simulator whose state "
-            "can be set (env.unwrapped.state): Monte Carlo SVERL from visited states and "
-            "rollouts, with an approximate conditional (see method)"
+            f"no model, continuous observations ({n_obs} features) and {how}: Monte Carlo "
+            "SVERL from visited states, with an approximate conditional (see method)"
         )
     if amortisable:
         return "amortised", (
@@ -117,13 +221,14 @@ def explain_agent(
     *,
     features: np.ndarray | Sequence[Sequence[float]] | None = None,
     route: str = "auto",
-    gamma: float = 0.99,
+    gamma: float | None = None,
     n_samples: int = 20_000,
     conditional=None,
     n_permutations: int = 256,
     n_rollouts: int = 32,
     seed: int = 0,
     amortised_options: dict | None = None,
+    set_state=None,
     on_missing: str = "nan",
     verbose: bool = True,
 ) -> Explanation:
@@ -144,7 +249,12 @@ def explain_agent(
     route:
         ``"auto"`` (default), ``"exact"``, ``"monte carlo"`` or ``"amortised"``.
     gamma:
-        Discount of the explained returns (outcome; exact V^pi).
+        Discount of the explained returns (outcome; exact V^pi). Default: the agent's own
+        (``model.gamma``), else ``DEFAULT_GAMMA`` = 0.99.
+    set_state:
+        ``set_state(env, features)`` puts the unwrapped environment into the state with these
+        observations, for outcome rollouts on environments shaprl cannot set itself (only
+        outcome needs it: behaviour and prediction need only visited states).
     n_samples, conditional, n_permutations, n_rollouts, seed:
         Budgets of the sampled routes (visited states, the approximate conditional of
         continuous states, permutations, rollouts per action or coalition) and their seed.
@@ -162,12 +272,17 @@ def explain_agent(
         import gymnasium as gym
 
         env = gym.make(env)
-    agent = as_agent(agent)
+    check_env(env)
+    agent = as_agent(agent, env)
+    if gamma is None:
+        gamma = agent.gamma if agent.gamma is not None else DEFAULT_GAMMA
+    native = agent
+    agent = through_wrappers(env, agent)
     n_requested = None
     if states is not None or features is not None:
         n_requested = int(np.size(states)) if features is None else len(np.atleast_2d(features))
     if route == "auto":
-        route, reason = choose_route(env, agent, n_requested, kinds)
+        route, reason = choose_route(env, agent, n_requested, kinds, set_state)
     else:
         reason = "chosen by hand"
     if verbose:
@@ -186,10 +301,13 @@ def explain_agent(
                     "this environment's states have no indices: name them by observation, "
                     "features=[...]"
                 )
-            out = _monte_carlo_continuous(env, agent, features, kinds, gamma, conditional, **budget)
-    else:
-        out = _amortised(env, agent, states, features, kinds, seed, amortised_options)
-    return replace(out, info={**out.info, "route": route, "route_reason": reason})
+            out = _monte_carlo_continuous(
+                env, agent, features, kinds, gamma, conditional, set_state, **budget
+            )
+    else:  # the amortised route samples the wrapped env itself: the agent as it is
+        out = _amortised(env, native, states, features, kinds, seed, amortised_options)
+    info = {**out.info, "route": route, "route_reason": reason, "gamma": gamma}
+    return replace(out, info=info)
 
 
 def _exact(env, agent, states, features, kinds, gamma) -> Explanation:
@@ -266,7 +384,7 @@ def _monte_carlo_tabular(
 
 
 def _monte_carlo_continuous(
-    env, agent, features, kinds, gamma, conditional, *, n_samples, n_rollouts, seed
+    env, agent, features, kinds, gamma, conditional, set_state, *, n_samples, n_rollouts, seed
 ) -> Explanation:
     import gymnasium as gym
 
@@ -276,7 +394,9 @@ def _monte_carlo_continuous(
     if spec is None:
         raise ValueError("the Monte Carlo route needs an environment made with gymnasium.make")
     horizon = spec.max_episode_steps or 500
-    sim = ClassicControlSimulator(lambda: gym.make(spec.id, **spec.kwargs).unwrapped)
+    sim = ClassicControlSimulator(
+        lambda: gym.make(spec.id, **spec.kwargs).unwrapped, set_state=set_state
+    )
     sample = collect_visited(sim, agent, n_samples, seed=seed, horizon=horizon)
     mc = ApproximateMonteCarloSVERL(
         agent, sample, conditional=conditional, simulator=sim, gamma=gamma, horizon=horizon

@@ -1,0 +1,128 @@
+"""explain_agent honours wrappers and checks its inputs (issue 19)."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from shaprl.agents import from_callable, from_q_table
+from shaprl.domains.gym_tabular import gym_tabular
+from shaprl.mdp import value_iteration
+from shaprl.sverl import explain_agent
+from shaprl.sverl.routes import choose_route
+
+torch.set_num_threads(1)
+
+
+class Shifted(gym.ObservationWrapper):
+    """FrozenLake states renumbered (s -> 15 - s): an agent trained on it sees other ids."""
+
+    def __init__(self, env):
+        super().__init__(env)
+
+    def observation(self, obs):
+        return 15 - int(obs)
+
+
+@pytest.fixture(scope="module")
+def lake_q():
+    env = gym.make("FrozenLake-v1", is_slippery=True)
+    g = gym_tabular(env, gamma=0.95)
+    q_mdp, _ = value_iteration(g.mdp)
+    q = np.zeros((16, 4))
+    q[g.gym_states] = q_mdp
+    return q
+
+
+@pytest.mark.parametrize("route", ["exact", "monte carlo"])
+def test_observation_wrapper_is_applied_to_every_constructed_state(lake_q, route):
+    # The agent was trained on the wrapped env: its table is indexed by wrapped observations.
+    plain = from_q_table(lake_q, epsilon=0.1)
+    wrapped_table = lake_q[15 - np.arange(16)]  # row 15 - s holds state s's values
+    wrapped_agent = from_q_table(wrapped_table, epsilon=0.1)
+    seen = []
+    spy = from_callable(
+        lambda o: (seen.append(np.asarray(o).copy()), wrapped_agent.probabilities(o))[1],
+        n_actions=4, value=wrapped_agent.values,
+    )  # fmt: skip
+    budget = dict(n_samples=3_000, n_rollouts=8, n_permutations=4, seed=0)
+    opts = budget if route == "monte carlo" else {}
+    kw = dict(states=[0, 4], gamma=0.95, route=route, verbose=False, **opts)
+    ref = explain_agent(gym.make("FrozenLake-v1", is_slippery=True), plain, **kw)
+    got = explain_agent(Shifted(gym.make("FrozenLake-v1", is_slippery=True)), spy, **kw)
+    for kind in ("behaviour", "outcome", "prediction"):
+        np.testing.assert_allclose(got.results[kind].phi, ref.results[kind].phi, atol=1e-12)
+    assert 15 in np.concatenate(seen)  # state 0 reached the agent as 15
+
+
+def test_agent_for_another_env_is_refused(lake_q):
+    from stable_baselines3 import DQN
+
+    big = gym.make("FrozenLake-v1", map_name="8x8")
+    model = DQN("MlpPolicy", big, learning_starts=0, seed=0)
+    with pytest.raises(ValueError, match="observation space .* differs"):
+        explain_agent(gym.make("FrozenLake-v1"), model, verbose=False)
+    taxi = gym.make("Taxi-v4")
+    with pytest.raises(ValueError, match="4 actions but the environment's action space"):
+        explain_agent(taxi, from_q_table(lake_q), verbose=False)
+
+
+def test_vecenv_dict_and_tuple_get_one_clear_message():
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    agent = from_callable(lambda o: np.full((len(o), 2), 0.5), n_actions=2)
+    vec = DummyVecEnv([lambda: gym.make("CartPole-v1")])
+    with pytest.raises(TypeError, match="vectorised environment .* gymnasium environment itself"):
+        explain_agent(vec, agent, verbose=False)
+    with pytest.raises(TypeError, match="FlattenObservation"):
+        explain_agent(gym.make("Blackjack-v1"), agent, verbose=False)
+
+
+def test_sb3_gamma_is_the_default_discount():
+    from stable_baselines3 import PPO
+
+    env = gym.make("FrozenLake-v1")
+    model = PPO("MlpPolicy", env, n_steps=32, batch_size=32, gamma=0.9, seed=0)
+    ex = explain_agent(env, model, states=[0], kinds="outcome", verbose=False)
+    assert ex.info["gamma"] == 0.9
+    ex = explain_agent(env, from_q_table(np.zeros((16, 4))), states=[0], verbose=False)
+    assert ex.info["gamma"] == 0.99  # DEFAULT_GAMMA
+
+
+class _Unsettable(gym.Env):
+    """A 3-feature continuous env whose state shaprl cannot set."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (3,))
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self.np_random.uniform(-1, 1, 3).astype(np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        obs = self.np_random.uniform(-1, 1, 3).astype(np.float32)
+        return obs, 1.0, self.t >= 10, False, {}
+
+
+def test_behaviour_needs_no_settable_simulator_and_outcome_takes_set_state():
+    gym.register("Unsettable-v0", entry_point=_Unsettable, max_episode_steps=20)
+    env = gym.make("Unsettable-v0")
+    agent = from_callable(
+        lambda o: np.column_stack([(o[:, 0] > 0), (o[:, 0] <= 0)]).astype(float), n_actions=2
+    )
+    route, reason = choose_route(env, agent, kinds=("behaviour",))
+    assert route == "monte carlo" and "no rollouts" in reason
+    ex = explain_agent(env, agent, kinds="behaviour", n_samples=400, seed=0, verbose=False)
+    phi = ex.results["behaviour"].phi
+    assert np.abs(phi[:, 0]).sum() > np.abs(phi[:, 1:]).sum()  # feature 0 drives the policy
+    with pytest.raises(TypeError, match="set_state"):
+        explain_agent(env, agent, kinds="outcome", route="monte carlo", n_samples=200,
+                      verbose=False)  # fmt: skip
+    calls = []
+    ex = explain_agent(
+        env, agent, kinds="outcome", route="monte carlo", n_samples=200, n_rollouts=2, seed=0,
+        set_state=lambda e, f: calls.append(f), verbose=False,
+    )  # fmt: skip
+    assert calls and np.isfinite(ex.results["outcome"].phi).all()
