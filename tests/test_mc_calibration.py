@@ -13,10 +13,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from shaprl import explain_agent
 from shaprl.agents import from_q_table
 from shaprl.domains.gym_tabular import gym_tabular
 from shaprl.mdp import value_iteration
-from shaprl.sverl import explain_agent
 
 KINDS = ("behaviour", "outcome", "prediction")
 

@@ -15,10 +15,10 @@ from shaprl.domains import tic_tac_toe as TTT
 from shaprl.domains.simulators import TicTacToeEnv, taxi_simulator, tic_tac_toe_simulator
 from shaprl.mdp import greedy_policy, value_iteration
 from shaprl.shapley import exact_shapley
+from shaprl.simulators import GymSimulator, collect_states
 from shaprl.sverl import SVERLExplainer
 from shaprl.sverl.characteristics import conditional_characteristic
 from shaprl.sverl.monte_carlo import MonteCarloSVERL
-from shaprl.sverl.simulators import GymSimulator, collect_states
 
 KINDS = ("behaviour", "outcome", "prediction")
 

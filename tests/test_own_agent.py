@@ -5,12 +5,13 @@ import numpy as np
 import pytest
 import torch
 
+from shaprl import explain_agent
 from shaprl.agents import from_callable, from_q_table
 from shaprl.domains.gym_tabular import gym_tabular
+from shaprl.explain.routes import choose_route
 from shaprl.mdp import greedy_policy, value_iteration
-from shaprl.sverl import SVERLExplainer, explain_agent
+from shaprl.sverl import SVERLExplainer
 from shaprl.sverl.continuous import ApproximateMonteCarloSVERL, Conditional
-from shaprl.sverl.routes import choose_route
 
 torch.set_num_threads(1)
 

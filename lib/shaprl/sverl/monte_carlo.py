@@ -69,8 +69,7 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from ..shapley.sampling import permutation_shapley_along_orders
-from .explanation import Explanation
-from .simulators import (
+from ..simulators import (
     PolicyFn,
     PolicySampler,
     Simulator,
@@ -78,6 +77,7 @@ from .simulators import (
     check_probabilities,
     check_simulator,
 )
+from .explanation import Explanation
 
 KINDS = ("behaviour", "outcome", "prediction")
 METHOD = "monte carlo"
@@ -92,13 +92,13 @@ class MonteCarloSVERL:
     Parameters
     ----------
     simulator:
-        A :class:`~shaprl.sverl.simulators.Simulator` (e.g. a ``GymSimulator``); used for
+        A :class:`~shaprl.simulators.Simulator` (e.g. a ``GymSimulator``); used for
         outcome rollouts only.
     policy:
         Function from feature rows ``(k, F)`` to action probabilities ``(k, A)``.
     states:
         ``(N, F)`` feature rows of states visited by the policy (a steady-state sample, e.g.
-        :func:`~shaprl.sverl.simulators.collect_states`), or a ``StateSample``.
+        :func:`~shaprl.simulators.collect_states`), or a ``StateSample``.
     weights:
         Optional ``(N,)`` weights of the rows (default: equal). With the support's exact
         steady-state probabilities the characteristics equal the exact engine's.

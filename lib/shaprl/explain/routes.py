@@ -38,8 +38,8 @@ from dataclasses import replace
 import numpy as np
 
 from ..agents.adapters import DEFAULT_GAMMA, AgentFunctions
-from .explainer import KINDS, SVERLExplainer, check_kinds
-from .explanation import Explanation
+from ..sverl.explainer import KINDS, SVERLExplainer, check_kinds
+from ..sverl.explanation import Explanation
 
 ROUTES = ("auto", "exact", "monte carlo", "amortised")
 MAX_EXACT_FEATURES = 20
@@ -183,7 +183,7 @@ def choose_route(
             f"{n_states} states to explain: FastSVERL models trained once explain each further "
             "state by a forward pass"
         )
-    from .continuous import MAX_FEATURES, state_setter
+    from ..sverl.continuous import MAX_FEATURES, state_setter
 
     try:
         state_setter(env)
@@ -348,8 +348,8 @@ def _monte_carlo_tabular(
     import gymnasium as gym
 
     from ..domains.gym_tabular import gym_tabular
-    from .monte_carlo import MonteCarloSVERL
-    from .simulators import collect_states
+    from ..simulators import collect_states
+    from ..sverl.monte_carlo import MonteCarloSVERL
 
     g = gym_tabular(env, gamma=gamma)
     spec = env.spec
@@ -388,7 +388,11 @@ def _monte_carlo_continuous(
 ) -> Explanation:
     import gymnasium as gym
 
-    from .continuous import ApproximateMonteCarloSVERL, ClassicControlSimulator, collect_visited
+    from ..sverl.continuous import (
+        ApproximateMonteCarloSVERL,
+        ClassicControlSimulator,
+        collect_visited,
+    )
 
     spec = env.spec
     if spec is None:
