@@ -1,5 +1,8 @@
 """explain_agent honours wrappers and checks its inputs (issue 19)."""
 
+import warnings
+from dataclasses import replace
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -126,3 +129,93 @@ def test_behaviour_needs_no_settable_simulator_and_outcome_takes_set_state():
         set_state=lambda e, f: calls.append(f), verbose=False,
     )  # fmt: skip
     assert calls and np.isfinite(ex.results["outcome"].phi).all()
+
+
+def _cart_agent():
+    return from_callable(
+        lambda o: np.column_stack([o[:, 2] < 0, o[:, 2] >= 0]).astype(float) * 0.8 + 0.1,
+        n_actions=2,
+        value=lambda o: 1.0 - np.abs(o[:, 2]),
+    )
+
+
+def test_amortised_result_reports_its_own_accuracy(capsys):
+    cart = gym.make("CartPole-v1")
+    budget = dict(
+        buffer_size=600, validation_size=200, characteristic_updates=300, shapley_updates=300
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a short training: the check may fail
+        ex = explain_agent(
+            cart, _cart_agent(), route="amortised", amortised_options=budget, seed=0
+        )  # default kinds: behaviour and prediction on this route
+    out = capsys.readouterr().out
+    assert ex.kinds == ("behaviour", "prediction")
+    assert "validation loss" in out and "efficiency gap" in out and "RMS z" in out
+    info = ex.info
+    assert info["runs"] == 3 and np.isfinite(ex.results["behaviour"].stderr).all()
+    for kind in ex.kinds:
+        assert len(info["validation_loss"][kind]["characteristic"]) == 3
+        gap = info["efficiency_gap"][kind]
+        assert 0 <= gap["corrected"] and gap["raw"] >= 0 and gap["scale"] > 0
+    check = info["self_check"]
+    assert check["checked"] and check["states"] == 8 and check["passed"] == (check["rms_z"] <= 3)
+
+
+class _Reference:
+    """A stand-in amortised explainer that returns Monte Carlo's values (plus an offset)."""
+
+    def __init__(self, agent, offset):
+        rng = np.random.default_rng(1)
+        self.n_features = 4
+        self.train_rows = rng.normal(scale=0.1, size=(2000, 4))
+        self.validation_rows = rng.normal(scale=0.1, size=(100, 4))
+        self.agent, self.offset = agent, offset
+
+    def explain(self, rows, kinds):
+        from shaprl.sverl.continuous import ApproximateMonteCarloSVERL
+
+        ref = ApproximateMonteCarloSVERL(self.agent, self.train_rows).explain(
+            rows, kinds, n_bootstrap=32, seed=0
+        )
+        results = {
+            k: replace(r, phi=r.phi + self.offset * r.stderr, stderr=np.zeros_like(r.stderr))
+            for k, r in ref.results.items()
+        }
+        return replace(ref, results=results)
+
+
+@pytest.mark.parametrize(("offset", "passed"), [(0.0, True), (10.0, False)])
+def test_self_check_measures_agreement_in_standard_errors(offset, passed):
+    from shaprl.explain.routes import amortised_self_check
+
+    check = amortised_self_check(_Reference(_cart_agent(), offset), _cart_agent(), ["behaviour"])
+    assert check["checked"] and check["states"] == 8
+    assert check["passed"] is passed
+    np.testing.assert_allclose(check["rms_z"], offset, atol=1e-9)
+
+
+def test_failed_self_check_warns_and_auto_falls_back_to_monte_carlo():
+    cart = gym.make("CartPole-v1")
+    obs = np.random.default_rng(0).normal(scale=0.05, size=(600, 4))
+    budget = dict(buffer_size=400, validation_size=100, characteristic_updates=5, shapley_updates=5)
+    with pytest.warns(UserWarning, match="disagrees with Monte Carlo"):
+        ex = explain_agent(
+            cart, _cart_agent(), features=obs, kinds="behaviour", amortised_options=budget,
+            n_samples=1000, verbose=False,
+        )  # fmt: skip
+    assert ex.info["route"] == "monte carlo" and "self-check failed" in ex.info["route_reason"]
+
+
+def test_auto_mask_value_for_unbounded_features_and_a_far_one_warns():
+    from shaprl.fastsverl.explainer import FastSVERLExplainer
+
+    cart = gym.make("CartPole-v1")  # two unbounded Box features
+    agent = _cart_agent()
+    kw = dict(buffer_size=200, validation_size=50, characteristic_updates=2, shapley_updates=2)
+    fast = FastSVERLExplainer(cart, agent.probabilities, mask_value="auto", **kw).fit()
+    lo = fast.train_rows.min()
+    assert fast.config.mask_value < min(lo, fast.validation_rows.min())
+    assert fast.config.mask_value > lo - 10
+    with pytest.warns(UserWarning, match="far outside the observations"):
+        FastSVERLExplainer(cart, agent.probabilities, mask_value=1e6, **kw).fit()

@@ -32,6 +32,7 @@ named by hand is used as asked, or refused with the reason.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -46,6 +47,9 @@ MAX_EXACT_FEATURES = 20
 MAX_EXACT_STATES = 1_000_000
 MANY_STATES = 500
 AMORTISED_KINDS = ("behaviour", "prediction")  # what FastSVERLExplainer trains models for
+CHECK_STATES = 8  #: held-out states on which amortised values are checked against Monte Carlo
+MAX_RMS_Z = 3.0  #: agreement worse than this (RMS z over the checked entries) fails the check
+AMORTISED_DEFAULTS = {"n_runs": 3, "mask_value": "auto"}
 
 
 def as_agent(agent, env=None) -> AgentFunctions:
@@ -217,7 +221,7 @@ def explain_agent(
     env,
     agent,
     states: int | Sequence[int] | None = None,
-    kinds: str | Sequence[str] = KINDS,
+    kinds: str | Sequence[str] | None = None,
     *,
     features: np.ndarray | Sequence[Sequence[float]] | None = None,
     route: str = "auto",
@@ -245,7 +249,8 @@ def explain_agent(
         or observations / feature rows (``features=``). Neither: the steady-state support
         (exact route) or 8 visited states (sampled routes).
     kinds:
-        One kind (``"outcome"``) or several.
+        One kind (``"outcome"``) or several. Default: all three (behaviour and prediction on
+        the amortised route, which has no outcome models).
     route:
         ``"auto"`` (default), ``"exact"``, ``"monte carlo"`` or ``"amortised"``.
     gamma:
@@ -263,11 +268,15 @@ def explain_agent(
         values, counted in ``info["missing"]`` (``"nan"``, default), or an error (``"raise"``).
     amortised_options:
         Keyword arguments of ``FastSVERLExplainer`` (buffer size, updates, runs) for the
-        amortised route, which explains behaviour and prediction.
+        amortised route, which explains behaviour and prediction. Defaults here: ``n_runs=3``
+        (standard errors across runs) and ``mask_value="auto"`` (chosen from the observations).
+        The amortised result reports its own accuracy in ``info["self_check"]`` (see
+        :func:`amortised_self_check`); ``route="auto"`` keeps it only when the check passes.
     """
     if route not in ROUTES:
         raise ValueError(f"route must be one of {ROUTES}; got {route!r}")
-    kinds = check_kinds(kinds)
+    default_kinds = kinds is None
+    kinds = check_kinds(KINDS if kinds is None else kinds)
     if isinstance(env, str):
         import gymnasium as gym
 
@@ -281,10 +290,13 @@ def explain_agent(
     n_requested = None
     if states is not None or features is not None:
         n_requested = int(np.size(states)) if features is None else len(np.atleast_2d(features))
-    if route == "auto":
+    auto = route == "auto"
+    if auto:
         route, reason = choose_route(env, agent, n_requested, kinds, set_state)
     else:
         reason = "chosen by hand"
+    if route == "amortised" and default_kinds:
+        kinds = AMORTISED_KINDS
     if verbose:
         print(f"shaprl: {route} route -- {reason}")
     if route == "exact":
@@ -306,6 +318,31 @@ def explain_agent(
             )
     else:  # the amortised route samples the wrapped env itself: the agent as it is
         out = _amortised(env, native, states, features, kinds, seed, amortised_options)
+        check = out.info["self_check"]
+        if verbose:
+            print(describe_self_check(out.info))
+        if not check["passed"] and check["checked"]:
+            warnings.warn(
+                f"the amortised explanation disagrees with Monte Carlo on {check['states']} "
+                f"held-out states (RMS z = {check['rms_z']:.2f} > {MAX_RMS_Z:g}): train longer "
+                "(amortised_options: characteristic_updates, shapley_updates) or use "
+                "route='monte carlo'",
+                UserWarning,
+                stacklevel=2,
+            )
+            if auto:
+                reason = (
+                    f"{reason}; but its self-check failed (RMS z = {check['rms_z']:.2f} against "
+                    "Monte Carlo on held-out states), so Monte Carlo SVERL instead"
+                )
+                route = "monte carlo"
+                if verbose:
+                    print(f"shaprl: {route} route -- {reason}")
+                budget = dict(n_samples=n_samples, n_rollouts=n_rollouts, seed=seed)
+                feats = out.features if features is None else features
+                out = _monte_carlo_continuous(
+                    env, agent, feats, kinds, gamma, conditional, set_state, **budget
+                )
     info = {**out.info, "route": route, "route_reason": reason, "gamma": gamma}
     return replace(out, info=info)
 
@@ -441,10 +478,79 @@ def _amortised(env, agent, states, features, kinds, seed, options) -> Explanatio
     if states is not None:
         raise ValueError("the amortised route takes observations: pass features=, not states=")
     value = agent.values if "prediction" in kinds else None
-    options = {"seed": seed, **(options or {})}
+    options = {"seed": seed, **AMORTISED_DEFAULTS, **(options or {})}
     explainer = FastSVERLExplainer(env, agent.probabilities, value, **options).fit(kinds)
     if features is None:
         pick = np.random.default_rng(seed).choice(len(explainer.states), 8, replace=False)
         features = explainer.states[pick]
     ex = explainer.explain(features, kinds)
-    return replace(ex, info={**ex.info, "agent": agent.description})
+    check = amortised_self_check(explainer, agent, kinds, seed=seed)
+    return replace(ex, info={**ex.info, "agent": agent.description, "self_check": check})
+
+
+def amortised_self_check(
+    explainer, agent: AgentFunctions, kinds: Sequence[str], *, seed: int = 0, k: int = CHECK_STATES
+) -> dict:
+    """How far the amortised values are from Monte Carlo SVERL on ``k`` held-out states.
+
+    The states come from the explainer's validation buffer (not trained on). The reference
+    is :class:`~shaprl.sverl.continuous.ApproximateMonteCarloSVERL` on the training buffer
+    (the conditional of Def. 17 / Def. 44 by kernel weights, bootstrap errors); each entry's
+    z = (amortised - Monte Carlo) / sqrt(se_amortised^2 + se_MC^2). ``passed`` when the RMS
+    z is at most ``MAX_RMS_Z``. With more features than that route enumerates, nothing is
+    checked (``checked`` False, ``passed`` True, and the reason is given).
+    """
+    from ..sverl.continuous import MAX_FEATURES, ApproximateMonteCarloSVERL
+
+    if explainer.n_features > MAX_FEATURES:
+        return {
+            "checked": False,
+            "passed": True,
+            "reason": f"{explainer.n_features} features: the Monte Carlo reference enumerates "
+            f"2**F coalitions (F <= {MAX_FEATURES})",
+        }
+    held = np.unique(explainer.validation_rows, axis=0)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 19]))
+    rows = held[rng.choice(len(held), min(k, len(held)), replace=False)]
+    reference = ApproximateMonteCarloSVERL(agent, explainer.train_rows.astype(float)).explain(
+        rows, kinds, n_bootstrap=32, seed=seed
+    )
+    amortised = explainer.explain(rows, kinds)
+    z = []
+    for kind in kinds:
+        a, m = amortised.results[kind], reference.results[kind]
+        se = np.sqrt(np.nan_to_num(a.stderr) ** 2 + m.stderr**2)
+        z.append(((a.phi - m.phi) / np.where(se > 0, se, np.inf)).ravel())
+    z = np.concatenate(z)
+    rms = float(np.sqrt(np.mean(z**2)))
+    return {
+        "checked": True,
+        "passed": rms <= MAX_RMS_Z,
+        "states": len(rows),
+        "rms_z": rms,
+        "max_abs_z": float(np.abs(z).max()),
+        "reference": reference.method,
+    }
+
+
+def describe_self_check(info: dict) -> str:
+    """One printed paragraph: validation losses, efficiency gaps, agreement with Monte Carlo."""
+    lines = ["shaprl: amortised self-check"]
+    for kind, losses in info.get("validation_loss", {}).items():
+        c, s = np.mean(losses["characteristic"]), np.mean(losses["shapley"])
+        lines.append(f"  {kind}: validation loss characteristic {c:.3g}, Shapley {s:.3g}")
+    for kind, gap in info.get("efficiency_gap", {}).items():
+        lines.append(
+            f"  {kind}: efficiency gap against the real outputs (RMS) {gap['corrected']:.3g} "
+            f"(before the Eq. 11 correction {gap['raw']:.3g}; outputs' scale {gap['scale']:.3g})"
+        )
+    check = info.get("self_check", {})
+    if check.get("checked"):
+        verdict = "passed" if check["passed"] else f"FAILED (> {MAX_RMS_Z:g})"
+        lines.append(
+            f"  agreement with Monte Carlo on {check['states']} held-out states: RMS z = "
+            f"{check['rms_z']:.2f}, max |z| = {check['max_abs_z']:.2f} -- {verdict}"
+        )
+    elif check:
+        lines.append(f"  agreement with Monte Carlo not checked: {check['reason']}")
+    return "\n".join(lines)
