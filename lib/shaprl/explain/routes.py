@@ -220,9 +220,11 @@ def choose_route(
 def explain_agent(
     env,
     agent,
-    states: int | Sequence[int] | None = None,
+    states: int | Sequence[int] | str | None = None,
     kinds: str | Sequence[str] | None = None,
     *,
+    n_states: int | None = None,
+    chunk_size: int = 256,
     features: np.ndarray | Sequence[Sequence[float]] | None = None,
     route: str = "auto",
     gamma: float | None = None,
@@ -245,9 +247,16 @@ def explain_agent(
     agent:
         A stable-baselines3 model (DQN, PPO, A2C, SAC, TD3) or ``AgentFunctions``.
     states, features:
-        The explained states: gymnasium state indices (``states=``, discrete environments)
-        or observations / feature rows (``features=``). Neither: the steady-state support
-        (exact route) or 8 visited states (sampled routes).
+        The explained states: gymnasium state indices (``states=``, discrete environments;
+        an int is one state) or observations / feature rows (``features=``). Neither: the
+        steady-state support (exact route) or 8 visited states (sampled routes).
+        ``states="all"``: every state of the steady-state support (exact) or of the state
+        sample (Monte Carlo, amortised), for a global view (:meth:`Explanation.mean_abs`,
+        ``plot_bar``, ``plot_beeswarm``).
+    n_states, chunk_size:
+        ``n_states=n``: n states drawn (seeded) from the support or the state sample. The
+        exact route explains them ``chunk_size`` at a time and keeps only the values, not
+        each state's 2**F characteristic tables.
     kinds:
         One kind (``"outcome"``) or several. Default: all three (behaviour and prediction on
         the amortised route, which has no outcome models).
@@ -275,6 +284,19 @@ def explain_agent(
     """
     if route not in ROUTES:
         raise ValueError(f"route must be one of {ROUTES}; got {route!r}")
+    select: str | int | None = None
+    if isinstance(states, str):
+        if states != "all":
+            raise ValueError(f"states= takes state indices or 'all'; got {states!r}")
+        select, states = "all", None
+    if n_states is not None:
+        if states is not None or features is not None or select is not None:
+            raise ValueError("n_states= draws the states itself: leave out states= / features=")
+        if int(n_states) < 1:
+            raise ValueError(f"n_states must be positive; got {n_states}")
+        select = int(n_states)
+    if select is not None and features is not None:
+        raise ValueError("states='all' explains the support: leave out features=")
     default_kinds = kinds is None
     kinds = check_kinds(KINDS if kinds is None else kinds)
     if isinstance(env, str):
@@ -287,7 +309,7 @@ def explain_agent(
         gamma = agent.gamma if agent.gamma is not None else DEFAULT_GAMMA
     native = agent
     agent = through_wrappers(env, agent)
-    n_requested = None
+    n_requested = select if isinstance(select, int) else None
     if states is not None or features is not None:
         n_requested = int(np.size(states)) if features is None else len(np.atleast_2d(features))
     auto = route == "auto"
@@ -300,13 +322,14 @@ def explain_agent(
     if verbose:
         print(f"shaprl: {route} route -- {reason}")
     if route == "exact":
-        out = _exact(env, agent, states, features, kinds, gamma)
+        out = _exact(env, agent, states, features, kinds, gamma, select, seed, chunk_size, verbose)
     elif route == "monte carlo":
         budget = dict(n_samples=n_samples, n_rollouts=n_rollouts, seed=seed)
         if isinstance(getattr(env.unwrapped, "P", None), dict) and not agent.is_continuous:
             out = _monte_carlo_tabular(
-                env, agent, states, features, kinds, gamma, n_permutations, on_missing, **budget
-            )
+                env, agent, states, features, kinds, gamma, n_permutations, on_missing, select,
+                verbose, **budget,
+            )  # fmt: skip
         else:
             if states is not None:
                 raise ValueError(
@@ -314,10 +337,11 @@ def explain_agent(
                     "features=[...]"
                 )
             out = _monte_carlo_continuous(
-                env, agent, features, kinds, gamma, conditional, set_state, **budget
-            )
+                env, agent, features, kinds, gamma, conditional, set_state, select, verbose,
+                **budget,
+            )  # fmt: skip
     else:  # the amortised route samples the wrapped env itself: the agent as it is
-        out = _amortised(env, native, states, features, kinds, seed, amortised_options)
+        out = _amortised(env, native, states, features, kinds, seed, amortised_options, select)
         check = out.info["self_check"]
         if verbose:
             print(describe_self_check(out.info))
@@ -341,19 +365,47 @@ def explain_agent(
                 budget = dict(n_samples=n_samples, n_rollouts=n_rollouts, seed=seed)
                 feats = out.features if features is None else features
                 out = _monte_carlo_continuous(
-                    env, agent, feats, kinds, gamma, conditional, set_state, **budget
-                )
+                    env, agent, feats, kinds, gamma, conditional, set_state, None, verbose,
+                    **budget,
+                )  # fmt: skip
     info = {**out.info, "route": route, "route_reason": reason, "gamma": gamma}
     return replace(out, info=info)
 
 
-def _exact(env, agent, states, features, kinds, gamma) -> Explanation:
+def _pick(n_candidates: int, select: str | int | None, seed: int, default: int = 8):
+    """Positions of the explained candidates: all, n drawn (seeded, sorted), or a default."""
+    if select == "all":
+        return np.arange(n_candidates)
+    n = default if select is None else int(select)
+    if n >= n_candidates:
+        return np.arange(n_candidates)
+    return np.sort(np.random.default_rng(seed).choice(n_candidates, n, replace=False))
+
+
+def _exact(
+    env, agent, states, features, kinds, gamma, select=None, seed=0, chunk_size=256, verbose=False
+) -> Explanation:
+    from tqdm.auto import tqdm
+
     from ..domains.gym_tabular import gym_tabular
 
     g = gym_tabular(env, gamma=gamma)
     policy = g.policy_table(agent.probabilities)
     values = g.value_table(agent.values) if "prediction" in kinds else None
     explainer = SVERLExplainer(g.mdp, policy, values=values)
+    if select is not None:  # a global view: chunks, values only
+        support = np.asarray(explainer.support)
+        chosen = support[_pick(len(support), select, seed)]
+        chunks = [chosen[i : i + chunk_size] for i in range(0, len(chosen), chunk_size)]
+        parts = []
+        for chunk in tqdm(chunks, desc="exact SVERL", disable=not verbose or len(chunks) < 2):
+            parts.append(explainer.explain(states=list(chunk), kinds=kinds))
+        ex = Explanation.concat(parts)
+        return replace(
+            ex,
+            states=g.gym_states[ex.states],
+            info={**ex.info, "states": "gymnasium state indices", "agent": agent.description},
+        )
     if states is None and features is None:
         states = g.observations(explainer.support)
     if states is not None:
@@ -377,6 +429,8 @@ def _monte_carlo_tabular(
     gamma,
     n_permutations,
     on_missing,
+    select=None,
+    verbose=False,
     *,
     n_samples,
     n_rollouts,
@@ -408,20 +462,33 @@ def _monte_carlo_tabular(
     )
     if features is None:
         if states is None:
-            rows = np.unique(sample.features, axis=0)[:8]
+            visited = np.unique(sample.features, axis=0)
+            rows = visited[_pick(len(visited), select, seed)]
         else:
             rows = g.mdp.features[[g.state(int(s)) for s in np.atleast_1d(states)]]
     else:
         rows = np.atleast_2d(features)
     ex = mc.explain(
         rows, kinds, n_permutations=n_permutations, n_rollouts=n_rollouts, seed=seed,
-        on_missing=on_missing,
+        on_missing=on_missing, progress=verbose and len(rows) > 1,
     )  # fmt: skip
     return replace(ex, states=g.observations_of(rows), info={**ex.info, "agent": agent.description})
 
 
 def _monte_carlo_continuous(
-    env, agent, features, kinds, gamma, conditional, set_state, *, n_samples, n_rollouts, seed
+    env,
+    agent,
+    features,
+    kinds,
+    gamma,
+    conditional,
+    set_state,
+    select=None,
+    verbose=False,
+    *,
+    n_samples,
+    n_rollouts,
+    seed,
 ) -> Explanation:
     import gymnasium as gym
 
@@ -443,7 +510,12 @@ def _monte_carlo_continuous(
         agent, sample, conditional=conditional, simulator=sim, gamma=gamma, horizon=horizon
     )
     if features is None:
-        features = sample[np.random.default_rng(seed).choice(len(sample), 8, replace=False)]
+        if select == "all":
+            raise ValueError(
+                "continuous states have no finite support: pass n_states= (visited states "
+                "drawn from the sample) instead of states='all'"
+            )
+        features = sample[_pick(len(sample), select, seed)]
     return mc.explain(features, kinds, n_rollouts=n_rollouts, seed=seed)
 
 
@@ -455,7 +527,7 @@ def _amortised_available() -> bool:
     return True
 
 
-def _amortised(env, agent, states, features, kinds, seed, options) -> Explanation:
+def _amortised(env, agent, states, features, kinds, seed, options, select=None) -> Explanation:
     """FastSVERL (:class:`~shaprl.fastsverl.explainer.FastSVERLExplainer`): train, then explain."""
     if not _amortised_available():
         raise ValueError(
@@ -481,8 +553,7 @@ def _amortised(env, agent, states, features, kinds, seed, options) -> Explanatio
     options = {"seed": seed, **AMORTISED_DEFAULTS, **(options or {})}
     explainer = FastSVERLExplainer(env, agent.probabilities, value, **options).fit(kinds)
     if features is None:
-        pick = np.random.default_rng(seed).choice(len(explainer.states), 8, replace=False)
-        features = explainer.states[pick]
+        features = explainer.states[_pick(len(explainer.states), select, seed)]
     ex = explainer.explain(features, kinds)
     check = amortised_self_check(explainer, agent, kinds, seed=seed)
     return replace(ex, info={**ex.info, "agent": agent.description, "self_check": check})
