@@ -211,3 +211,23 @@ def test_conditional_errors_and_labels():
     with pytest.raises(ValueError, match="outcome needs a simulator"):
         ApproximateMonteCarloSVERL(agent, sample).explain(sample[0], "outcome")
     assert Conditional("knn", k=7).label == "7 nearest neighbours"
+
+
+def test_visited_states_do_not_depend_on_how_lanes_are_grouped():
+    # Lanes advance in lockstep with one batched policy call per step; each lane's own rng
+    # draws its resets and actions, so grouping lanes into jobs changes nothing.
+    from shaprl.sverl.continuous import ClassicControlSimulator, collect_visited
+
+    agent = from_callable(lambda o: np.column_stack([o[:, 2] < 0, o[:, 2] >= 0]) * 0.8 + 0.1,
+                          n_actions=2)  # fmt: skip
+    sim = ClassicControlSimulator(lambda: gym.make("CartPole-v1").unwrapped)
+    calls = []
+    counted = from_callable(
+        lambda o: (calls.append(len(o)), agent.probabilities(o))[1], n_actions=2
+    )
+    one = collect_visited(sim, counted, 1_000, seed=2, steps_per_job=250, lanes_per_job=1)
+    n_single = len(calls)
+    calls.clear()
+    many = collect_visited(sim, counted, 1_000, seed=2, steps_per_job=250, lanes_per_job=4)
+    np.testing.assert_array_equal(one, many)
+    assert len(calls) == n_single // 4 and max(calls) == 4
