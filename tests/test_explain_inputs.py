@@ -65,9 +65,11 @@ def test_agent_for_another_env_is_refused(lake_q):
     model = DQN("MlpPolicy", big, learning_starts=0, seed=0)
     with pytest.raises(ValueError, match="observation space .* differs"):
         explain_agent(gym.make("FrozenLake-v1"), model, verbose=False)
+    with pytest.raises(ValueError, match="Q-table has 64 rows but the environment has 16"):
+        explain_agent(gym.make("FrozenLake-v1"), from_q_table(np.zeros((64, 4))), verbose=False)
     taxi = gym.make("Taxi-v4")
     with pytest.raises(ValueError, match="4 actions but the environment's action space"):
-        explain_agent(taxi, from_q_table(lake_q), verbose=False)
+        explain_agent(taxi, from_q_table(np.zeros((500, 4))), verbose=False)
 
 
 def test_vecenv_dict_and_tuple_get_one_clear_message():

@@ -61,6 +61,14 @@ def as_agent(agent, env=None) -> AgentFunctions:
     from ..agents.sb3 import from_sb3
 
     if isinstance(agent, AgentFunctions):
+        n_obs = getattr(getattr(env, "observation_space", None), "n", None)
+        if env is not None and agent.n_observations is not None and n_obs is not None:
+            if agent.n_observations != int(n_obs):
+                raise ValueError(
+                    f"the agent's Q-table has {agent.n_observations} rows but the environment "
+                    f"has {int(n_obs)} observations: explain the agent in the environment it "
+                    "was trained in"
+                )
         if env is not None and hasattr(env.action_space, "n"):
             if not agent.is_continuous and agent.n_actions != int(env.action_space.n):
                 raise ValueError(
@@ -399,7 +407,7 @@ def _exact(
         chunks = [chosen[i : i + chunk_size] for i in range(0, len(chosen), chunk_size)]
         parts = []
         for chunk in tqdm(chunks, desc="exact SVERL", disable=not verbose or len(chunks) < 2):
-            parts.append(explainer.explain(states=list(chunk), kinds=kinds))
+            parts.append(explainer.explain(states=list(chunk), kinds=kinds, progress=False))
         ex = Explanation.concat(parts)
         return replace(
             ex,
@@ -410,9 +418,9 @@ def _exact(
         states = g.observations(explainer.support)
     if states is not None:
         states = [g.state(int(s)) for s in np.atleast_1d(states)]
-        ex = explainer.explain(states=states, kinds=kinds)
+        ex = explainer.explain(states=states, kinds=kinds, progress=None if verbose else False)
     else:
-        ex = explainer.explain(features=features, kinds=kinds)
+        ex = explainer.explain(features=features, kinds=kinds, progress=None if verbose else False)
     return replace(
         ex,
         states=g.gym_states[ex.states],

@@ -185,8 +185,10 @@ class FastSVERLExplainer:
             )
         if np.isclose(obs, self.config.mask_value).any():
             raise ValueError(
-                f"the mask value {self.config.mask_value} occurs in the observations; pass a "
-                "mask_value outside the observation space (FastSVERL App. H)"
+                f"the mask value {self.config.mask_value} occurs in the observations; pass "
+                "mask_value='auto' (chosen from the observations) or a value outside them "
+                "(FastSVERL App. H); through explain_agent: amortised_options={'mask_value': "
+                "'auto'}"
             )
         states, inverse = np.unique(obs, axis=0, return_inverse=True)
         inverse = inverse.reshape(-1)
