@@ -15,10 +15,10 @@ from shaprl.domains import tic_tac_toe as TTT
 from shaprl.domains.simulators import TicTacToeEnv, taxi_simulator, tic_tac_toe_simulator
 from shaprl.mdp import greedy_policy, value_iteration
 from shaprl.shapley import exact_shapley
+from shaprl.simulators import GymSimulator, collect_states
 from shaprl.sverl import SVERLExplainer
 from shaprl.sverl.characteristics import conditional_characteristic
 from shaprl.sverl.monte_carlo import MonteCarloSVERL
-from shaprl.sverl.simulators import GymSimulator, collect_states
 
 KINDS = ("behaviour", "outcome", "prediction")
 
@@ -106,7 +106,7 @@ def test_collected_sample_approximates_the_steady_state_and_the_values():
     rows = np.array([T.TOP_STATE, T.BOTTOM_STATE])
     est = mc.explain(rows, n_permutations=512, n_rollouts=64, seed=1)
     # The standard errors include the state sample's own error (episode bootstrap).
-    assert est.results["behaviour"].samples["bootstrap"] == 32
+    assert est.results["behaviour"].samples["bootstrap"] == 64
     _assert_within(est, exact.explain(features=rows))
 
 
@@ -157,7 +157,9 @@ def test_bad_input_gets_a_clear_error():
     sim = tic_tac_toe_simulator()
     mc = _mc(ttt_setup(), sim)
     with pytest.raises(ValueError, match="never occurs in the state sample"):
-        mc.explain([[1, 1, 1, 2, 2, 0, 0, 0, 0]])
+        mc.explain([[1, 1, 1, 2, 2, 0, 0, 0, 0]], on_missing="raise")
+    with pytest.raises(ValueError, match="on_missing"):
+        mc.explain(mdp.features[:1], on_missing="skip")
     with pytest.raises(ValueError, match="feature rows of length 9"):
         mc.explain([[0, 0, 0]])
     with pytest.raises(ValueError, match="unknown explanation kind"):

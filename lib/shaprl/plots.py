@@ -61,3 +61,51 @@ def table_figure(frame: pd.DataFrame, *, title: str = "", fmt: str = "{:.3g}", w
     if title:
         ax.set_title(title, fontsize=10)
     return fig
+
+
+def mean_abs_bars(
+    importance: pd.Series, *, kind: str = "behaviour", ax=None, title: str | None = None
+):
+    """Global importance: mean |phi| per feature as horizontal bars, largest on top."""
+    ax = ax or plt.gca()
+    imp = importance.sort_values()
+    ax.barh(np.arange(len(imp)), imp.to_numpy(), color=KIND_COLOURS.get(kind, "#4C72B0"))
+    ax.set_yticks(np.arange(len(imp)), labels=list(imp.index))
+    ax.set_xlabel("mean |phi| over states")
+    ax.set_title(title or f"{kind}: global importance", fontsize=10)
+    return ax
+
+
+def beeswarm(
+    phi: np.ndarray,
+    features: Sequence[str],
+    values: np.ndarray | None = None,
+    *,
+    ax=None,
+    title: str = "",
+    seed: int = 0,
+):
+    """Shapley values of many states: one row per feature, one dot per state.
+
+    ``phi`` is ``(n_states, F)``; dots are jittered vertically and coloured by the feature's
+    value in that state (``values`` ``(n_states, F)``, scaled per feature) when given.
+    Features are ordered by mean |phi|, largest on top.
+    """
+    ax = ax or plt.gca()
+    phi = np.asarray(phi, float)
+    order = np.argsort(np.nanmean(np.abs(phi), axis=0))
+    rng = np.random.default_rng(seed)
+    for row, f in enumerate(order):
+        x = phi[:, f]
+        jitter = rng.uniform(-0.3, 0.3, len(x))
+        colour = None
+        if values is not None:
+            v = np.asarray(values, float)[:, f]
+            span = np.ptp(v)
+            colour = (v - v.min()) / span if span > 0 else np.full(len(v), 0.5)
+        ax.scatter(x, row + jitter, c=colour, cmap="coolwarm", s=8, vmin=0, vmax=1)
+    ax.set_yticks(np.arange(len(order)), labels=[features[f] for f in order])
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel("phi (colour: feature value, low blue to high red)")
+    ax.set_title(title, fontsize=10)
+    return ax

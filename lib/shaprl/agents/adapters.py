@@ -21,11 +21,13 @@ policy instead. Adapters for stable-baselines3 models are in :mod:`shaprl.agents
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 ArrayFn = Callable[[np.ndarray], np.ndarray]
+#: Discount of the explained returns when the agent does not say (SB3's own default).
+DEFAULT_GAMMA = 0.99
 OUTPUTS = ("probabilities", "q_values", "actions")
 
 
@@ -47,6 +49,12 @@ class AgentFunctions:
         A (discrete) or the action dimension d (continuous).
     description:
         Which policy and value are explained, e.g. "greedy in Q (ties shared uniformly)".
+    n_observations:
+        How many integer observations a tabular agent knows (its Q-table's rows), checked
+        against the environment's; ``None`` when unknown.
+    gamma:
+        The agent's own discount (an SB3 model's ``gamma``), or ``None``: the explained
+        returns (outcome) then use :data:`DEFAULT_GAMMA`.
     """
 
     policy: ArrayFn | None
@@ -54,6 +62,8 @@ class AgentFunctions:
     n_actions: int
     description: str
     action: ArrayFn | None = None
+    gamma: float | None = None
+    n_observations: int | None = None
 
     @property
     def is_continuous(self) -> bool:
@@ -192,7 +202,8 @@ def from_q_table(
             raise IndexError(f"observation outside the Q-table's 0..{len(table) - 1}")
         return table[s]
 
-    return from_q_function(q_fn, table.shape[1], epsilon=epsilon, tie_atol=tie_atol)
+    agent = from_q_function(q_fn, table.shape[1], epsilon=epsilon, tie_atol=tie_atol)
+    return replace(agent, n_observations=len(table))
 
 
 def from_callable(

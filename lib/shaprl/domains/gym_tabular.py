@@ -112,9 +112,9 @@ class GymTabular:
         return v
 
     def simulator(self, env_factory: Callable[[], object]):
-        """A :class:`~shaprl.sverl.simulators.GymSimulator` on the same states, for Monte Carlo
+        """A :class:`~shaprl.simulators.GymSimulator` on the same states, for Monte Carlo
         SVERL: feature rows in and out, reset to a state by setting ``env.unwrapped.s``."""
-        from ..sverl.simulators import GymSimulator
+        from ..simulators import GymSimulator
 
         def set_state(env, features):
             env.unwrapped.s = int(self.observations_of(features)[0])

@@ -2,7 +2,7 @@
 
 :func:`taxi_simulator` drives gymnasium's own Taxi-v4 environment; :class:`TicTacToeEnv`
 plays Tic-Tac-Toe against the minimax opponent move by move. Both are wrapped as
-:class:`~shaprl.sverl.simulators.GymSimulator` objects whose states are feature rows.
+:class:`~shaprl.simulators.GymSimulator` objects whose states are feature rows.
 
 Tic-Tac-Toe. The rules are those of :mod:`shaprl.domains.tic_tac_toe` (same start distribution, same
 uniform choice among the opponent's minimax-best replies, +1 / -1 / 0 at the end,
@@ -19,7 +19,7 @@ from __future__ import annotations
 import gymnasium
 import numpy as np
 
-from ..sverl.simulators import GymSimulator
+from ..simulators import GymSimulator
 from .tic_tac_toe import EMPTY, LOSS, WIN, O, X, board_label, opponent_replies, winner
 
 

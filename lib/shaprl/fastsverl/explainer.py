@@ -19,6 +19,7 @@ explainer does not train yet.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -89,7 +90,11 @@ class FastSVERLExplainer:
     n_runs:
         Seeded runs trained together; ``> 1`` gives standard errors.
     mask_value:
-        Stands for an unknown feature; must lie outside the observations' values.
+        Stands for an unknown feature; must lie outside the observations' values. ``"auto"``:
+        chosen from the collected observations (just below their smallest value, so it is
+        distinct yet of the observations' scale -- needed for unbounded Box features). A
+        value far outside the observations' scale warns: the networks see it as an input
+        and saturate.
     device:
         Where the models train (``None``: a GPU when present, else the CPU); explanations
         come back as numpy arrays either way.
@@ -110,7 +115,7 @@ class FastSVERLExplainer:
         learning_rate: float = 2.5e-4,
         n_runs: int = 1,
         seed: int = 0,
-        mask_value: float = MASK_VALUE,
+        mask_value: float | str = MASK_VALUE,
         feature_names: Sequence[str] | None = None,
         action_names: Sequence[str] | None = None,
         device: torch.device | str | None = None,
@@ -133,7 +138,7 @@ class FastSVERLExplainer:
             batch_size=batch_size,
             n_runs=n_runs,
             seed=seed,
-            mask_value=mask_value,
+            mask_value=MASK_VALUE if mask_value == "auto" else float(mask_value),
             eval_every=max(1, buffer_size // batch_size),
         )
         self.updates = (int(characteristic_updates), int(shapley_updates))
@@ -141,6 +146,9 @@ class FastSVERLExplainer:
         self.shapley: dict = {}
         self.curves: dict = {}
         self.info: dict = {}
+        self.auto_mask = mask_value == "auto"
+        self.buffer_mean: dict[str, np.ndarray] = {}
+        self.validation_loss: dict[str, dict[str, list[float]]] = {}
 
     # -- training ------------------------------------------------------------------------
     def _targets(self, kind: str, x: np.ndarray) -> np.ndarray:
@@ -163,18 +171,35 @@ class FastSVERLExplainer:
         t0 = time.perf_counter()
         n_train, n_val = self.sizes
         obs = collect_states(self.env, self.policy_fn, n_train + n_val, seed=self.config.seed)
+        if self.auto_mask:
+            lo, span = float(obs.min()), float(np.ptp(obs))
+            self.config = replace(self.config, mask_value=lo - max(1.0, 0.5 * span))
+        scale = float(np.abs(obs).max()) + 1.0
+        if abs(self.config.mask_value) > 10 * scale:
+            warnings.warn(
+                f"mask_value {self.config.mask_value:g} is far outside the observations (|obs| <= "
+                f"{scale - 1:g}): the networks see it as an input, saturate, and the values blow "
+                "up. Leave it to the library: mask_value='auto'.",
+                UserWarning,
+                stacklevel=2,
+            )
         if np.isclose(obs, self.config.mask_value).any():
             raise ValueError(
-                f"the mask value {self.config.mask_value} occurs in the observations; pass a "
-                "mask_value outside the observation space (FastSVERL App. H)"
+                f"the mask value {self.config.mask_value} occurs in the observations; pass "
+                "mask_value='auto' (chosen from the observations) or a value outside them "
+                "(FastSVERL App. H); through explain_agent: amortised_options={'mask_value': "
+                "'auto'}"
             )
         states, inverse = np.unique(obs, axis=0, return_inverse=True)
         inverse = inverse.reshape(-1)
         self.states = states
+        self.train_rows, self.validation_rows = obs[:n_train], obs[n_train:]
         for kind in kinds:
             data = StateData(
                 states, self._targets(kind, states), inverse[:n_train], inverse[n_train:]
             )
+            # v(empty) of the real outputs: their steady-state mean (the buffer's frequencies)
+            self.buffer_mean[kind] = data.targets[inverse[:n_train]].mean(axis=0)
             char, c_curves = train_characteristic(
                 data, replace(self.config, updates=self.updates[0]), device=self.device
             )
@@ -185,6 +210,10 @@ class FastSVERLExplainer:
             )
             self.shapley[kind] = model
             self.curves[kind] = {"characteristic": c_curves, "shapley": s_curves}
+            self.validation_loss[kind] = {
+                "characteristic": np.nanmin(c_curves.val_loss, axis=1).tolist(),
+                "shapley": np.nanmin(s_curves.val_loss, axis=1).tolist(),
+            }
         self.info = {
             "seconds": time.perf_counter() - t0,
             "buffer": n_train,
@@ -193,6 +222,8 @@ class FastSVERLExplainer:
             "runs": self.config.n_runs,
             "characteristic_updates": self.updates[0],
             "shapley_updates": self.updates[1],
+            "mask_value": self.config.mask_value,
+            "validation_loss": self.validation_loss,
         }
         return self
 
@@ -213,11 +244,22 @@ class FastSVERLExplainer:
         if x.shape[1] != self.n_features:
             raise ValueError(f"observations need {self.n_features} features; got shape {x.shape}")
         xt = torch.as_tensor(x, device=self.device)
-        values = {}
+        values, gaps = {}, {}
         for kind in kinds:
-            grand = torch.as_tensor(self._targets(kind, x), device=self.device)
+            real = self._targets(kind, x)
+            grand = torch.as_tensor(real, device=self.device)
             null = self.characteristics[kind].null(None, xt)
             phi = self.shapley[kind].corrected(xt, grand, null).cpu().numpy()  # (R, n, F, m)
+            raw = self.shapley[kind].raw(xt).detach().cpu().numpy()
+            # Efficiency (Eq. 11) against the *real* outputs: sum_i phi_i = f(x) - E_p[f].
+            # After the correction the sum matches the model's own null, so the gap left is
+            # the null model's error; before it, the Shapley model's own.
+            want = real - self.buffer_mean[kind]
+            gaps[kind] = {
+                "corrected": float(np.sqrt(np.mean((phi.sum(-2) - want) ** 2))),
+                "raw": float(np.sqrt(np.mean((raw.sum(-2) - want) ** 2))),
+                "scale": float(np.sqrt(np.mean(want**2))),
+            }
             r = phi.shape[0]
             stderr = phi.std(0, ddof=1) / np.sqrt(r) if r > 1 else np.full(phi.shape[1:], np.nan)
             outputs = (
@@ -235,5 +277,5 @@ class FastSVERLExplainer:
                 k: {"updates": self.updates[0] + self.updates[1], "runs": self.config.n_runs}
                 for k in kinds
             },
-            info=dict(self.info),
+            info={**self.info, "efficiency_gap": gaps},
         )

@@ -132,7 +132,7 @@ class ClassicControlSimulator:
     def __init__(self, env_factory: Callable[[], object], set_state=None) -> None:
         self.env_factory = env_factory
         self.env = env_factory()
-        self.set_state = set_state or state_setter(self.env)
+        self._set_state = set_state
         space = self.env.action_space
         self.discrete = hasattr(space, "n")
         self.n_actions = int(space.n) if self.discrete else int(np.prod(space.shape))
@@ -140,6 +140,13 @@ class ClassicControlSimulator:
     def reset(self, seed: int | None = None) -> np.ndarray:
         obs, _ = self.env.reset(seed=seed)
         return np.asarray(obs, float).reshape(-1)
+
+    @property
+    def set_state(self) -> Callable[[object, np.ndarray], None]:
+        """The state setter (resolved when first needed: only outcome rollouts need it)."""
+        if self._set_state is None:
+            self._set_state = state_setter(self.env)
+        return self._set_state
 
     def reset_to(self, features: np.ndarray) -> None:
         self.env.reset()
@@ -176,7 +183,8 @@ def state_setter(env) -> Callable[[object, np.ndarray], None]:
     if name not in setters:
         raise TypeError(
             f"cannot put {name} into a given state from its observation; pass "
-            "set_state=(env, features) -> None, or explain without outcome"
+            "explain_agent(..., set_state=fn) with fn(env, features) -> None (it only matters "
+            "for outcome: behaviour and prediction need no settable simulator)"
         )
     return setters[name]
 
@@ -189,34 +197,59 @@ def collect_visited(
     seed: int,
     horizon: int = 500,
     steps_per_job: int = 2_000,
+    lanes_per_job: int = 64,
 ) -> np.ndarray:
     """``(n_steps, F)`` observations visited by the agent from the start distribution.
 
     Discrete actions are sampled from the policy, continuous actions are the explained action.
-    Jobs run through joblib; each has its own seed, so the result does not depend on the backend.
+    The steps are split into lanes of ``steps_per_job`` steps, each with its own seed and
+    simulator; the lanes advance in lockstep, so the agent is queried once per step for all of
+    them (one batched policy call instead of one per lane). Groups of ``lanes_per_job`` lanes run
+    as joblib jobs; the result does not depend on the backend or on the grouping.
     """
-    n_jobs = -(-n_steps // steps_per_job)
-    seeds = np.random.SeedSequence(seed).spawn(n_jobs)
-    quotas = [min(steps_per_job, n_steps - j * steps_per_job) for j in range(n_jobs)]
+    n_lanes = -(-n_steps // steps_per_job)
+    seeds = np.random.SeedSequence(seed).spawn(n_lanes)
+    quotas = [min(steps_per_job, n_steps - j * steps_per_job) for j in range(n_lanes)]
+    groups = range(0, n_lanes, lanes_per_job)
     parts = Parallel()(
-        delayed(_visit_job)(simulator, agent, q, s, horizon)
-        for q, s in zip(quotas, seeds, strict=True)
+        delayed(_visit_lanes)(
+            simulator, agent, quotas[g : g + lanes_per_job], seeds[g : g + lanes_per_job], horizon
+        )
+        for g in groups
     )
-    return np.concatenate(parts)
+    return np.concatenate([lane for part in parts for lane in part])
 
 
-def _visit_job(sim, agent, quota, seed, horizon) -> np.ndarray:
-    sim = copy.deepcopy(sim)
-    rng = np.random.default_rng(seed)
-    rows = []
-    obs, t = sim.reset(seed=int(rng.integers(2**31))), 0
-    while len(rows) < quota:
-        rows.append(obs)
-        obs, _, done, cut = sim.step(_act(agent, obs[None], rng)[0])
-        t += 1
-        if done or cut or t >= horizon:
-            obs, t = sim.reset(seed=int(rng.integers(2**31))), 0
-    return np.asarray(rows)
+def _visit_lanes(sim, agent, quotas, seeds, horizon) -> list[np.ndarray]:
+    """Run one lane per quota in lockstep (batched policy calls); each lane's own rng draws
+    its resets and actions in the order a lane run alone would."""
+    sims = [copy.deepcopy(sim) for _ in quotas]
+    rngs = [np.random.default_rng(s) for s in seeds]
+    obs = [s.reset(seed=int(r.integers(2**31))) for s, r in zip(sims, rngs, strict=True)]
+    steps = [0] * len(quotas)
+    rows: list[list[np.ndarray]] = [[] for _ in quotas]
+    active = [i for i, q in enumerate(quotas) if q > 0]
+    while active:
+        batch = np.stack([obs[i] for i in active])
+        for i in active:
+            rows[i].append(obs[i])
+        actions = _act_lanes(agent, batch, [rngs[i] for i in active])
+        for a, i in zip(actions, active, strict=True):
+            nxt, _, done, cut = sims[i].step(a)
+            steps[i] += 1
+            if done or cut or steps[i] >= horizon:
+                nxt, steps[i] = sims[i].reset(seed=int(rngs[i].integers(2**31))), 0
+            obs[i] = nxt
+        active = [i for i in active if len(rows[i]) < quotas[i]]
+    return [np.asarray(r) for r in rows]
+
+
+def _act_lanes(agent, obs: np.ndarray, rngs: list[np.random.Generator]) -> list:
+    """One action per row of ``obs`` from one policy call; row k's draw uses ``rngs[k]``."""
+    if agent.is_continuous:
+        return list(agent.action(obs))
+    cdf = np.cumsum(agent.probabilities(obs), axis=1)[:, :-1]
+    return [int((r.random() > c).sum()) for r, c in zip(rngs, cdf, strict=True)]
 
 
 def _act(agent, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -314,17 +347,20 @@ class ApproximateMonteCarloSVERL:
             [np.ones(len(self.sample)), rng.poisson(1.0, (len(self.sample), n_bootstrap))]
         )  # (N, 1 + B): the sample itself, then its bootstrap reweightings
         per_kind: dict[str, list] = {k: [] for k in kinds}
+        need_beh = "behaviour" in kinds or "outcome" in kinds
+        bt_beh = _replicated(boot, self.targets) if need_beh else None
+        bt_pred = _replicated(boot, self.values[:, None]) if "prediction" in kinds else None
         rollout_jobs = []
         for j, x in enumerate(rows):
             w = self.conditional.weights(self.sample, x, coalitions)  # (N, K)
             own = self._own(x)
             if "behaviour" in kinds or "outcome" in kinds:
-                beh = _weighted(w, boot, self.targets, own["behaviour"])  # (K, 1+B, m)
+                beh = _weighted(w, boot, self.targets, own["behaviour"], bt_beh)  # (K, 1+B, m)
             if "behaviour" in kinds:
                 per_kind["behaviour"].append(beh)
             if "prediction" in kinds:
                 per_kind["prediction"].append(
-                    _weighted(w, boot, self.values[:, None], own["prediction"])
+                    _weighted(w, boot, self.values[:, None], own["prediction"], bt_pred)
                 )
             if "outcome" in kinds:
                 first = beh[:, 0] if self.agent.is_continuous else np.arange(beh.shape[2])
@@ -416,13 +452,29 @@ class ApproximateMonteCarloSVERL:
         return self._rows[j]
 
 
-def _weighted(w: np.ndarray, boot: np.ndarray, targets: np.ndarray, own: np.ndarray) -> np.ndarray:
+def _replicated(boot: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """``(N, (1+B) m)``: each target row times each replicate weight (state-independent)."""
+    return (boot[:, :, None] * targets[:, None, :]).reshape(len(boot), -1)
+
+
+def _weighted(
+    w: np.ndarray,
+    boot: np.ndarray,
+    targets: np.ndarray,
+    own: np.ndarray,
+    replicated: np.ndarray | None = None,
+) -> np.ndarray:
     """``(K, 1+B, m)`` weighted averages of ``targets`` for each coalition and replicate.
 
-    The full coalition (last row) is the agent's own output at x.
+    The full coalition (last row) is the agent's own output at x. ``replicated`` is
+    :func:`_replicated` of ``boot`` and ``targets``, computed once for all explained states.
     """
-    num = np.einsum("nk,nb,nm->kbm", w, boot, targets)
-    den = np.einsum("nk,nb->kb", w, boot)[:, :, None]
+    b, m = boot.shape[1], targets.shape[1]
+    if replicated is None:
+        replicated = _replicated(boot, targets)
+    # Two BLAS products (a three-operand einsum would loop over N x K x B x m in C).
+    num = (w.T @ replicated).reshape(-1, b, m)
+    den = (w.T @ boot)[:, :, None]
     if (den[:-1, 0] <= 0).any():  # the full coalition is replaced by the agent's own output
         raise ValueError(
             "no sample state falls in the explained state's neighbourhood for some coalition; "

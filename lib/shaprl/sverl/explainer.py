@@ -137,6 +137,7 @@ class SVERLExplainer:
         kinds: str | Sequence[str] = KINDS,
         *,
         features: Sequence[float] | Iterable[Sequence[float]] | None = None,
+        progress: bool | None = None,
     ) -> Explanation:
         """Exact Shapley values (SVERL Eq. 1 with the chosen characteristics).
 
@@ -144,13 +145,14 @@ class SVERLExplainer:
         indices (an int or a list/array of ints), or ``features=`` feature rows (one row or
         a ``(k, F)`` array). A list of feature rows passed as ``states`` is read as feature
         rows, as before; a bare tuple of numbers such as ``(2, 1)`` is refused because it
-        could mean either. ``kinds`` is one kind (``"outcome"``) or several. Returns an
-        :class:`Explanation`.
+        could mean either. ``kinds`` is one kind (``"outcome"``) or several. ``progress``:
+        show a bar (default: from 200 states). Returns an :class:`Explanation`.
         """
         kinds = check_kinds(kinds)
         idx = self._resolve(states, features)
         tables: dict[str, list[np.ndarray]] = {k: [] for k in kinds}
-        for s in tqdm(idx, desc="SVERL states", disable=len(idx) < 200, leave=False):
+        show = len(idx) >= 200 if progress is None else progress
+        for s in tqdm(idx, desc="SVERL states", disable=not show, leave=False):
             behaviour = None
             if "behaviour" in kinds or "outcome" in kinds:
                 behaviour = self.behaviour_table(int(s))

@@ -10,7 +10,7 @@ produced them; ``method`` and ``samples`` record how the numbers were obtained.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,6 +205,84 @@ class Explanation:
             method,
             features,
             info or {},
+        )
+
+    @classmethod
+    def concat(cls, parts: Sequence[Explanation], *, keep_tables: bool = False) -> Explanation:
+        """One explanation of the states of ``parts`` (same features, kinds and method).
+
+        Characteristic tables are dropped unless ``keep_tables`` (a global view over many
+        states needs the values only: 2**F tables per state would not fit in memory).
+        ``info`` is the first part's, with ``chunks`` added.
+        """
+        if not parts:
+            raise ValueError("concat needs at least one explanation")
+        first = parts[0]
+        results = {}
+        for kind, res in first.results.items():
+            stderr = (
+                None
+                if res.stderr is None
+                else np.concatenate([p.results[kind].stderr for p in parts])
+            )
+            tables = None
+            if keep_tables and res.characteristic is not None:
+                tables = np.concatenate([p.results[kind].characteristic for p in parts])
+            results[kind] = KindResult(
+                np.concatenate([p.results[kind].phi for p in parts]),
+                tables,
+                res.outputs,
+                stderr,
+                res.samples,
+            )
+        features = None
+        if all(p.features is not None for p in parts):
+            features = np.concatenate([p.features for p in parts])
+        return cls(
+            np.concatenate([p.states for p in parts]),
+            tuple(label for p in parts for label in p.state_labels),
+            first.feature_names,
+            results,
+            first.characteristic_kind,
+            first.method,
+            features,
+            {**first.info, "chunks": len(parts)},
+        )
+
+    # -- global views (SVERL Prop. 45 / Cor. 46) -------------------------------------------
+    def mean_abs(self, kind: str) -> pd.DataFrame:
+        """Mean |phi| over the explained states: features x outputs (a global importance).
+
+        By SVERL Prop. 45 / Cor. 46 the steady-state average (Eq. 12) of behaviour and
+        prediction values is identically zero, so a global view averages magnitudes (as
+        shap's bar plot does); signed, policy-weighted views are in
+        :mod:`shaprl.sverl.aggregate`. States with NaN values (never sampled) are skipped.
+        """
+        res = self._get(kind)
+        return pd.DataFrame(
+            np.nanmean(np.abs(res.phi), axis=0),
+            index=list(self.feature_names),
+            columns=list(res.outputs),
+        )
+
+    def plot_bar(self, kind: str, *, ax=None, title: str | None = None):
+        """Bar plot of :meth:`mean_abs` (summed over outputs), largest on top."""
+        from ..plots import mean_abs_bars
+
+        return mean_abs_bars(self.mean_abs(kind).sum(axis=1), kind=kind, ax=ax, title=title)
+
+    def plot_beeswarm(self, kind: str, output: str | int = 0, *, ax=None, title: str | None = None):
+        """One dot per state and feature: phi of ``output``, coloured by the feature's value."""
+        from ..plots import beeswarm
+
+        res = self._get(kind)
+        j = output if isinstance(output, int) else list(res.outputs).index(output)
+        return beeswarm(
+            res.phi[:, :, j],
+            self.feature_names,
+            self.features,
+            ax=ax,
+            title=title or f"{kind}: {res.outputs[j]}",
         )
 
     # -- access --------------------------------------------------------------------------

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..simulators import PolicyFn, Simulator, collect_states
 from .explanation import Explanation
 from .monte_carlo import KINDS, MonteCarloSVERL
-from .simulators import PolicyFn, Simulator, collect_states
 
 
 @dataclass(frozen=True)

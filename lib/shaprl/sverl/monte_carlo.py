@@ -30,9 +30,27 @@ Standard errors combine three independent parts, all on the same permutations: t
 permutation error (spread of the antithetic pairs); the state sample's error, by a Poisson
 bootstrap over whole episodes (rows of one episode are correlated; rows count as their own
 episodes when no episode ids are given, which understates it for correlated rows); and, for
-outcome, the rollout error by a delete-a-group jackknife over rollout groups. A weighted
+outcome, the rollout error by a rollout-level (delete-one) jackknife: every rollout of every
+action is left out in turn, so the error has as many degrees of freedom as rollouts, and
+one set of replicates serves all permutations (the error is pooled across them). A weighted
 sample (``weights=``) is taken as the distribution itself and has no sample error: with the
 exact steady state as weights the estimates converge to the exact engine's values.
+
+**No zero standard error from a finite sample.** Resampling cannot see what the sample never
+showed: when every matching sample row has the same target (a deterministic agent) or every
+rollout the same return, the bootstrap and jackknife spreads are exactly 0 although the
+estimate is not exact. Each standard error therefore includes a bound for bounded targets,
+the Jeffreys (Bayesian binomial) posterior spread of a proportion seen 0 times in n draws,
+``range * sqrt(0.5) / (n + 1)``, with n the independent units behind the estimate (episodes
+of the state sample; rollouts per action) and range the target's (1 for probabilities; the
+spread of the sampled values, resp. of all rollout returns pooled over the explained
+states). A standard error is never below it (it is small next to any real spread), and it is
+reported in ``info["stderr_floor"]``.
+
+**States never sampled.** Def. 17 conditions on the steady state; a state the sample never
+visited has no conditional characteristic in the sample. With ``on_missing="nan"`` (the
+default) its values and errors are NaN and ``info["missing"]`` counts such states (listed in
+``info["missing_states"]``); ``on_missing="raise"`` makes it an error.
 Everything is seeded per explained state, so a state's values do not depend on which
 other states are explained, nor on joblib's backend or worker count.
 """
@@ -51,8 +69,7 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from ..shapley.sampling import permutation_shapley_along_orders
-from .explanation import Explanation
-from .simulators import (
+from ..simulators import (
     PolicyFn,
     PolicySampler,
     Simulator,
@@ -60,9 +77,12 @@ from .simulators import (
     check_probabilities,
     check_simulator,
 )
+from .explanation import Explanation
 
 KINDS = ("behaviour", "outcome", "prediction")
 METHOD = "monte carlo"
+ON_MISSING = ("nan", "raise")
+JEFFREYS = float(np.sqrt(0.5))  #: posterior sd x (n + 1) of a proportion seen 0 times in n
 MAX_FEATURES = 62  #: bitmask coalitions (behaviour_values) fit int64
 
 
@@ -72,13 +92,13 @@ class MonteCarloSVERL:
     Parameters
     ----------
     simulator:
-        A :class:`~shaprl.sverl.simulators.Simulator` (e.g. a ``GymSimulator``); used for
+        A :class:`~shaprl.simulators.Simulator` (e.g. a ``GymSimulator``); used for
         outcome rollouts only.
     policy:
         Function from feature rows ``(k, F)`` to action probabilities ``(k, A)``.
     states:
         ``(N, F)`` feature rows of states visited by the policy (a steady-state sample, e.g.
-        :func:`~shaprl.sverl.simulators.collect_states`), or a ``StateSample``.
+        :func:`~shaprl.simulators.collect_states`), or a ``StateSample``.
     weights:
         Optional ``(N,)`` weights of the rows (default: equal). With the support's exact
         steady-state probabilities the characteristics equal the exact engine's.
@@ -190,17 +210,21 @@ class MonteCarloSVERL:
         n_permutations: int = 256,
         n_rollouts: int = 64,
         seed: int = 0,
-        n_groups: int = 8,
-        n_bootstrap: int = 32,
+        n_groups: int | None = None,
+        n_bootstrap: int = 64,
         progress: bool | None = None,
+        on_missing: str = "nan",
     ) -> Explanation:
         """Sampled Shapley values (with standard errors) of the feature rows ``states``.
 
         ``kinds``: one kind or several (default: all three, or behaviour and outcome without
-        a value function). ``n_permutations`` orders (antithetic pairs) per state; ``n_rollouts`` rollouts per
-        valid action of each state for outcome, split into ``n_groups`` groups for the
-        jackknife; ``n_bootstrap`` episode-bootstrap replicates of the state sample (0: take
-        the sample as given; always 0 for a weighted sample). Returns an
+        a value function). ``n_permutations`` orders (antithetic pairs) per state;
+        ``n_rollouts`` rollouts per valid action of each state for outcome, left out one at a
+        time for the jackknife (``n_groups`` < ``n_rollouts`` leaves out groups instead: fewer
+        degrees of freedom, a noisier error); ``n_bootstrap`` episode-bootstrap replicates of
+        the state sample (0: take the sample as given; always 0 for a weighted sample).
+        ``on_missing``: ``"nan"`` (default) gives states absent from the sample NaN values,
+        counted in ``info["missing"]``; ``"raise"`` refuses them. Returns an
         :class:`Explanation` with ``method="monte carlo"``.
         """
         if kinds is None:  # every kind this explainer can compute
@@ -217,47 +241,73 @@ class MonteCarloSVERL:
             )
         if n_bootstrap < 0 or n_bootstrap == 1:
             raise ValueError(f"n_bootstrap must be 0 or at least 2; got {n_bootstrap}")
+        n_groups = n_rollouts if n_groups is None else int(n_groups)
         if "outcome" in kinds and not 2 <= n_groups <= n_rollouts:
             raise ValueError(f"need 2 <= n_groups <= n_rollouts; got {n_groups} and {n_rollouts}")
-        rows = self._check_states(states)
+        if on_missing not in ON_MISSING:
+            raise ValueError(f"on_missing must be one of {ON_MISSING}; got {on_missing!r}")
+        all_rows = self._check_states(states, missing_ok=on_missing == "nan")
+        present = self._present(all_rows)
+        rows = all_rows[present]
         start = time.perf_counter()
         outcome = {}
-        if "outcome" in kinds:
+        if "outcome" in kinds and len(rows):
             outcome = self.rollouts(
                 rows, n_rollouts, seed=seed, n_groups=n_groups, progress=progress
             )
+        floors = self._floors(kinds, outcome, n_rollouts)
         show = len(rows) >= 50 if progress is None else progress
         weights = self._bootstrap_weights(n_bootstrap, seed)
         per_state = [
-            self._explain_one(x, kinds, n_permutations, seed, outcome.get(x.tobytes()), weights)
+            self._explain_one(
+                x, kinds, n_permutations, seed, outcome.get(x.tobytes()), weights, floors
+            )
             for x in tqdm(rows, desc="Monte Carlo SVERL", disable=not show, leave=False)
         ]
         outputs = {"behaviour": self.action_names, "outcome": ("value",), "prediction": ("value",)}
         values, samples = {}, {}
+        n_orders = per_state[0]["n_orders"] if per_state else 0
         for kind in kinds:
-            phi = np.stack([r[kind][0] for r in per_state])
-            err = np.stack([r[kind][1] for r in per_state])
+            shape = (len(all_rows), self.n_features, len(outputs[kind]))
+            phi, err = np.full(shape, np.nan), np.full(shape, np.nan)
+            if per_state:
+                phi[present] = np.stack([r[kind][0] for r in per_state])
+                err[present] = np.stack([r[kind][1] for r in per_state])
             values[kind] = (phi, err, outputs[kind])
             samples[kind] = {
-                "permutations": per_state[0]["n_orders"],
+                "permutations": n_orders,
                 "states": self.n_samples,
                 "bootstrap": weights.shape[1] - 1,
             }
         if outcome:
             samples["outcome"]["rollouts"] = sum(o["rollouts"] for o in outcome.values())
             samples["outcome"]["simulator_steps"] = sum(o["steps"] for o in outcome.values())
+        missing = [tuple(r.tolist()) for r in all_rows[~present]]
+        if missing:
+            warnings.warn(
+                f"{len(missing)} of {len(all_rows)} explained states never occur in the state "
+                "sample, so their conditional characteristics are undefined (SVERL Def. 17 "
+                "conditions on the steady state): their values are NaN. Collect a larger sample "
+                "or explain visited states.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         return Explanation.from_values(
             self.feature_names,
             values,
             method=METHOD,
-            features=rows,
+            features=all_rows,
             samples=samples,
             info={
                 "seed": seed,
                 "n_permutations": n_permutations,
                 "n_rollouts": n_rollouts if outcome else 0,
+                "n_groups": n_groups if outcome else 0,
                 "gamma": self.gamma,
                 "renormalise": self.renormalise,
+                "missing": len(missing),
+                "missing_states": missing,
+                "stderr_floor": floors,
                 "wall_time_s": time.perf_counter() - start,
             },
         )
@@ -324,6 +374,8 @@ class MonteCarloSVERL:
                     acc["steps"] += res["steps"]
                     acc["truncated"] += res["truncated"]
                     acc["rollouts"] += int(res["counts"].sum())
+                    acc["lo"] = min(acc["lo"], res["lo"])
+                    acc["hi"] = max(acc["hi"], res["hi"])
             cut = sum(r["truncated"] for r in fresh.values())
             if cut:
                 warnings.warn(
@@ -341,7 +393,34 @@ class MonteCarloSVERL:
         }
 
     # -- internals ---------------------------------------------------------------------
-    def _check_states(self, states) -> np.ndarray:
+    def _present(self, rows: np.ndarray) -> np.ndarray:
+        """``(k,)`` booleans: which feature rows occur in the state sample."""
+        lookup = {r.tobytes() for r in self.unique}
+        return np.fromiter((r.tobytes() in lookup for r in rows), bool, len(rows))
+
+    def _floors(self, kinds, outcome: dict, n_rollouts: int) -> dict[str, float]:
+        """The least standard error of each kind (see the module docstring).
+
+        Jeffreys posterior spread ``range * sqrt(0.5) / (n + 1)`` of a bounded mean whose n
+        independent draws all agreed: n = the sample's episodes (behaviour, prediction; none
+        for a weighted sample, taken as exact) and, for outcome, also rollouts per action.
+        """
+        units = 0 if self._episode is None else int(self._episode.max()) + 1
+        sample = JEFFREYS / (units + 1) if units else 0.0
+        out: dict[str, float] = {}
+        if "behaviour" in kinds:
+            out["behaviour"] = sample  # probabilities lie in [0, 1]
+        if "prediction" in kinds:
+            out["prediction"] = sample * float(np.ptp(self.v))
+        if "outcome" in kinds:
+            lo = min((o["lo"] for o in outcome.values()), default=0.0)
+            hi = max((o["hi"] for o in outcome.values()), default=0.0)
+            span = max(hi - lo, 0.0)
+            rollout = JEFFREYS / (n_rollouts + 1)
+            out["outcome"] = span * float(np.hypot(sample, rollout))
+        return out
+
+    def _check_states(self, states, missing_ok: bool = False) -> np.ndarray:
         rows = np.asarray(states)
         if rows.ndim == 1:
             rows = rows[None]
@@ -355,13 +434,14 @@ class MonteCarloSVERL:
                 "an explained feature row contains NaN or infinity; rows must be finite"
             )
         rows = rows.astype(self.unique.dtype)
-        present = (self.unique[None, :, :] == rows[:, None, :]).all(axis=2).any(axis=1)
-        if not present.all():
+        present = self._present(rows)
+        if not present.all() and not missing_ok:
             row = rows[int(np.flatnonzero(~present)[0])]
             raise ValueError(
                 f"state {tuple(row.tolist())} never occurs in the state sample, so its "
                 "conditional characteristic is undefined (SVERL Def. 17 conditions on the "
-                "steady state). Explain a visited state or collect a larger sample."
+                "steady state). Explain a visited state or collect a larger sample, or pass "
+                "on_missing='nan' to get NaN for such states."
             )
         return rows
 
@@ -391,7 +471,7 @@ class MonteCarloSVERL:
         )  # fmt: skip
         return np.column_stack([self.weights, boot])
 
-    def _explain_one(self, x, kinds, n_permutations, seed, outcome, weights) -> dict:
+    def _explain_one(self, x, kinds, n_permutations, seed, outcome, weights, floors) -> dict:
         valid = self.simulator.valid_actions(x)
         a_count, n_cols = self.n_actions, weights.shape[1]
         if outcome is not None:
@@ -430,10 +510,12 @@ class MonteCarloSVERL:
             return v[..., 0], e[..., 0], _replicate_var(v)
 
         phi, perm_se, sample_var = take(a_count)
-        out["behaviour"] = (phi, np.sqrt(perm_se**2 + sample_var))
+        floor = floors.get("behaviour", 0.0)
+        out["behaviour"] = (phi, np.sqrt(np.maximum(perm_se**2 + sample_var, floor**2)))
         if self.v is not None:
             phi, perm_se, sample_var = take(1)
-            out["prediction"] = (phi, np.sqrt(perm_se**2 + sample_var))
+            floor = floors.get("prediction", 0.0)
+            out["prediction"] = (phi, np.sqrt(np.maximum(perm_se**2 + sample_var, floor**2)))
         if outcome is not None:
             phi, perm_se, sample_var = take(1)
             loo = vals[:, col:]
@@ -441,7 +523,11 @@ class MonteCarloSVERL:
             jack = (
                 (g - 1) / g * np.nansum((loo - np.nanmean(loo, axis=1, keepdims=True)) ** 2, axis=1)
             )
-            out["outcome"] = (phi, np.sqrt(perm_se**2 + sample_var + jack[:, None]))
+            floor = floors.get("outcome", 0.0)
+            out["outcome"] = (
+                phi,
+                np.sqrt(np.maximum(perm_se**2 + sample_var + jack[:, None], floor**2)),
+            )
         return {k: out[k] for k in (*kinds, "n_orders")}
 
 
@@ -585,22 +671,24 @@ def _jackknife_terms(outcome: dict) -> tuple[np.ndarray, np.ndarray]:
 def _empty_groups(n_groups: int, n_actions: int) -> dict:
     zeros = np.zeros((n_groups, n_actions))
     return {"W": zeros.copy(), "F": zeros.copy(), "counts": zeros.copy(), "steps": 0,
-            "truncated": 0, "rollouts": 0}  # fmt: skip
+            "truncated": 0, "rollouts": 0, "lo": np.inf, "hi": -np.inf}  # fmt: skip
 
 
 def _first_passage_job(sim, policy, x, actions, sizes, gamma, max_steps, seeds) -> list[dict]:
     """Rollout groups of one state, each with its own seed (see :func:`_first_passage_group`)."""
     sim = copy.deepcopy(sim)
+    cache: dict[bytes, np.ndarray] = {}  # the policy is queried once per row for all groups
     return [
-        _first_passage_group(sim, policy, x, actions, n, gamma, max_steps, s)
+        _first_passage_group(sim, policy, x, actions, n, gamma, max_steps, s, cache)
         for n, s in zip(sizes, seeds, strict=True)
     ]
 
 
-def _first_passage_group(sim, policy, x, actions, n, gamma, max_steps, seed) -> dict:
+def _first_passage_group(sim, policy, x, actions, n, gamma, max_steps, seed, cache=None) -> dict:
     """``n`` rollouts per action: take a in x, follow pi until the end or x recurs."""
     rng = np.random.default_rng(seed)
-    act = PolicySampler(policy, sim.n_actions, rng)
+    act = PolicySampler(policy, sim.n_actions, rng, cache)
+    lo, hi = np.inf, -np.inf
     sim.reset(seed=int(rng.integers(2**31)))
     w_sum, f_sum, counts = (np.zeros(sim.n_actions) for _ in range(3))
     steps = truncated = 0
@@ -623,9 +711,11 @@ def _first_passage_group(sim, policy, x, actions, n, gamma, max_steps, seed) -> 
                 t += 1
             w_sum[a] += ret
             f_sum[a] += recur
+            lo, hi = min(lo, ret), max(hi, ret)
             counts[a] += 1
             steps += t
-    return {"W": w_sum, "F": f_sum, "counts": counts, "steps": steps, "truncated": truncated}
+    return {"W": w_sum, "F": f_sum, "counts": counts, "steps": steps, "truncated": truncated,
+            "lo": lo, "hi": hi}  # fmt: skip
 
 
 def _row_hash(x: np.ndarray) -> int:
