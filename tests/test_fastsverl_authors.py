@@ -74,3 +74,40 @@ def test_loader_refuses_a_tampered_table(tmp_path):
     (tmp_path / "authors_curves.json").write_text(src.with_suffix(".json").read_text())
     with pytest.raises(DataFormatError, match="line 4, column 'points'"):
         read_table(dst, authors.PANELS, authors.FIX)
+
+
+def test_settle_budgets_follow_from_the_authors_curves():
+    from shaprl.fastsverl.experiments import SETTLE_BUDGETS
+
+    sb = SETTLE_BUDGETS
+    # Fig. 1: thresholds (on-policy x axis in environment steps, 16 per update)
+    assert (
+        authors.threshold_settle([21], 0.01) == 198_800 == 16 * sb["fig1_mm222_below_0.01"].updates
+    )
+    assert authors.threshold_settle([23], 0.01) == 4_686
+    assert authors.final_settle(list(sb["appC_low_error_vs_authors"].panels)) == 4_526
+    assert authors.ordering_settle([45, 44]) == sb["fig1_learned_upstream_less_accurate"].updates
+    assert (
+        authors.ordering_settle([21, 23], settled=False) == sb["fig1b_off_policy_faster"].order_from
+    )
+    assert (
+        authors.ordering_settle([75, 76], settled=False)
+        == sb["fig3a_is_lowers_buffer_error"].order_from
+    )
+    assert (
+        authors.ordering_settle([71, 72, 73])
+        == sb["fig8_normalised_best_unnormalised_worst"].updates
+    )
+    assert (
+        authors.ordering_settle([61, 62, 63, 64, 65]) == sb["fig9_tighter_clipping_harms"].updates
+    )
+    for key, b in sb.items():
+        assert b.reason and b.runs >= 5, key
+        assert (
+            b.where == "quick"
+            or b.where == "not computed"
+            or all(
+                w.strip() in __import__("shaprl.fastsverl.settle", fromlist=["CHUNKS"]).CHUNKS
+                for w in b.where.split("+")
+            )
+        ), key

@@ -377,3 +377,53 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def _on_grid(panels: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Curves of ``panels`` interpolated onto the union of their logged updates, within the
+    range every curve covers: ``(updates, values (P, T))``."""
+    pts = load_points()
+    curves = [pts[pts.run == p] for p in panels]
+    lo = max(int(c["update"].min()) for c in curves)
+    hi = min(int(c["update"].max()) for c in curves)
+    grid = np.unique(np.concatenate([c["update"].to_numpy() for c in curves]))
+    grid = grid[(grid >= lo) & (grid <= hi)]
+    values = np.stack([np.interp(grid, c["update"], c["value"]) for c in curves])
+    return grid, values
+
+
+def ordering_settle(ordered: list[int], *, settled: bool = True) -> int:
+    """First logged update after which the authors' mean curves keep the order
+    ``ordered[0] > ordered[1] > ...`` at every later point (and, with ``settled``, each is
+    within the settle rule of its final value); -1 if the order fails at the end."""
+    grid, v = _on_grid(ordered)
+    if not len(grid):
+        raise ValueError(f"curves {ordered} share no logged updates")
+    ok = np.all(v[:-1] > v[1:], axis=0)
+    final = v[:, -1:]
+    if settled:
+        band = np.maximum(SETTLE_RTOL * np.abs(final), SETTLE_ATOL)
+        ok &= np.all(np.abs(v - final) <= band, axis=0)
+    bad = np.flatnonzero(~ok)
+    if len(bad) and bad[-1] == len(grid) - 1:
+        return -1  # the ordering does not hold at the end of the authors' curves
+    return int(grid[0 if not len(bad) else bad[-1] + 1])
+
+
+def threshold_settle(panels: list[int], threshold: float) -> int:
+    """First logged update after which every curve of ``panels`` stays below ``threshold``
+    (-1 when one ends above it)."""
+    out = 0
+    for p in panels:
+        grid, v = _on_grid([p])
+        bad = np.flatnonzero(v[0] >= threshold)
+        if len(bad) and bad[-1] == len(grid) - 1:
+            return -1
+        out = max(out, int(grid[0 if not len(bad) else bad[-1] + 1]))
+    return out
+
+
+def final_settle(panels: list[int]) -> int:
+    """The latest settle update (:func:`settle_update`) of ``panels``."""
+    t = load_panels().set_index("panel")
+    return int(t.loc[panels, "settle_update"].max())
