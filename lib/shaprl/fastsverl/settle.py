@@ -160,6 +160,7 @@ def run_chunk(name: str, device: str = "cpu") -> Path:
 
     chunk = CHUNKS[name]
     torch.set_num_threads(1)
+    code = library_fingerprint(CODE)  # the code as it was when the chunk started
     t0, c0 = time.perf_counter(), time.process_time()
     frame = chunk.compute(chunk.config, device)
     meta = {
@@ -167,7 +168,7 @@ def run_chunk(name: str, device: str = "cpu") -> Path:
         "claims": list(chunk.claims),
         "config": chunk.config,
         "config_hash": _config_hash(chunk.config),
-        "code_fingerprint": library_fingerprint(CODE),
+        "code_fingerprint": code,
         "device": device,
         "regenerate": fix(name),
         "wall_seconds": round(time.perf_counter() - t0, 1),
@@ -218,6 +219,32 @@ def prefix_check(
         "tolerance": f"{atol:g} + {rtol:g} x committed",
         "agrees": bool(len(both)) and bool(ok.all()),
     }
+
+
+def summary_rows(frame: pd.DataFrame, domain: str, upstream: str = "exact") -> pd.DataFrame:
+    """A chunk's final values in the layout of :func:`.experiments.accuracy_curves`' summary."""
+    rows = []
+    for metric, g in frame.groupby("metric"):
+        last = g[g["update"] == g["update"].max()].value.to_numpy()
+        kind = "outcome" if metric.startswith("outcome") else metric.split()[0]
+        rows.append(
+            {
+                "domain": domain,
+                "model": metric,
+                "kind": kind,
+                "upstream": upstream,
+                "updates": int(g["update"].max()),
+                "runs": len(last),
+                "final exact MSE": float(last.mean()),
+                "stderr": float(last.std(ddof=1) / np.sqrt(len(last))) if len(last) > 1 else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def mean_curve(frame: pd.DataFrame, metric: str) -> pd.Series:
+    """Mean over runs of one metric, indexed by update."""
+    return frame[frame.metric == metric].groupby("update").value.mean()
 
 
 def main(argv: list[str] | None = None) -> int:
