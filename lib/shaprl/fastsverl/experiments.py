@@ -265,21 +265,51 @@ def budget_dict(budget: AccuracyBudget) -> dict:
 
 
 # -- Hypercube scaling (Fig. 2; App. C Fig. 5) ------------------------------------------------
-def hypercube_problem(side: int, dims: int, *, seed: int = 0) -> TabularProblem:
-    """Explain the optimal Hypercube agent that splits ties uniformly among optimal moves.
+def hypercube_problem(
+    side: int, dims: int, *, policy: str = "greedy", seed: int = 0, max_eval_rows: int = 20_000
+) -> TabularProblem:
+    """The exact problem of explaining a Hypercube agent from the origin.
 
-    Every cell lies on some shortest path from the origin, so this agent's steady state covers
-    all ``side**dims - 1`` non-terminal states (a tie-to-first greedy agent would visit one
-    path only, and the number of states would not vary with the cube). Its prediction is its
-    exact value V^pi.
+    ``policy="greedy"`` (the authors' setting): the greedy policy of the optimal Q, ties to
+    the first action -- what ``argmax`` of a converged DQN's Q-values returns. Its on-policy
+    support is one shortest path from the origin (``dims * (side - 1)`` non-terminal cells, the
+    path bound ``n(l-1)+1`` counting the goal), not all ``side**dims`` cells. The authors
+    explain their trained DQN agent's greedy policy; this stand-in equals it wherever that
+    agent is optimal (:func:`hypercube_support` reports the support either way).
+    ``policy="uniform-ties"``: the optimal policy splitting ties uniformly (every cell lies
+    on a shortest path, so the support is every non-terminal cell). The prediction is V*.
     """
     from ..mdp import value_iteration
 
     mdp = hypercube_model(side, dims)
     q, v = value_iteration(mdp)
     best = q >= q.max(axis=1, keepdims=True) - 1e-9
-    policy = best / best.sum(axis=1, keepdims=True)
-    return tabular_problem(mdp, policy, v, seed=seed)
+    if policy == "greedy":
+        pi = np.zeros_like(q)
+        pi[np.arange(len(q)), best.argmax(axis=1)] = 1.0
+    elif policy == "uniform-ties":
+        pi = best / best.sum(axis=1, keepdims=True)
+    else:
+        raise ValueError(f"policy must be 'greedy' or 'uniform-ties', got {policy!r}")
+    return tabular_problem(mdp, pi, v, seed=seed, max_eval_rows=max_eval_rows)
+
+
+def hypercube_support(cubes: list[tuple[int, int]], policy: str = "greedy") -> pd.DataFrame:
+    """Per cube: cells lⁿ (the authors' axis), the explained policy's on-policy support and
+    the shortest-path bound n(l-1)+1 (goal included; it holds when the greedy policy is optimal)."""
+    rows = []
+    for side, dims in cubes:
+        prob = hypercube_problem(side, dims, policy=policy, max_eval_rows=1)
+        rows.append(
+            {
+                "side": side,
+                "dims": dims,
+                "cells (l^n)": side**dims,
+                "on-policy support": len(prob.support),
+                "path bound n(l-1)+1": dims * (side - 1) + 1,
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 @dataclass(frozen=True)
@@ -290,9 +320,11 @@ class ScalingBudget:
     shapley_target: float = 0.001
     max_updates: int = 620_000  #: 10k epochs of 62 updates
     n_runs: int = 20
-    eval_every: int = 62
+    eval_every: int = 4  #: dense: "updates to target" resolved to 4 updates, not one epoch (62)
+    eval_rows: int = 2_048  #: fixed seeded subsample of (state, coalition) pairs scored
     hidden: tuple[int, ...] = (128, 128)
     seed: int = 0
+    policy: str = "greedy"  #: the explained policy (:func:`hypercube_problem`)
 
 
 def scaling_runs(
@@ -308,7 +340,9 @@ def scaling_runs(
     torch.set_num_threads(1)
     rows = []
     for side, dims in cubes:
-        prob = hypercube_problem(side, dims, seed=budget.seed)
+        prob = hypercube_problem(
+            side, dims, policy=budget.policy, seed=budget.seed, max_eval_rows=budget.eval_rows
+        )
         for kind in kinds:
             shapley_targets = sorted({budget.char_target, budget.shapley_target}, reverse=True)
             for model, targets in (
@@ -340,7 +374,8 @@ def scaling_runs(
                         {
                             "side": side,
                             "dims": dims,
-                            "states": side**dims - 1,
+                            "states": side**dims,
+                            "support": len(prob.support),
                             "kind": kind,
                             "model": model,
                             "target": target,
@@ -698,7 +733,7 @@ SCALING_PROFILES: dict[str, dict[str, Any]] = {
     "quick": _d(
         cubes={2: [2, 3, 4, 5], 3: [2, 3, 4], 4: [2, 3], 5: [2]},
         kinds=("behaviour",),
-        runs=3,
+        runs=5,
         max_updates=10_000,
     ),
     "paper": _d(
@@ -1087,9 +1122,13 @@ def _verdict(flags: pd.Series) -> bool | str:
     return "partly" if flags.any() else False
 
 
-def _pending(key: str) -> str:
+def settle_note(key: str) -> str:
+    """`` [settle budget N updates (where): reason]`` of a claim, for its ``measured`` text."""
     b = SETTLE_BUDGETS[key]
     return f" [settle budget {b.updates:,} updates ({b.where}): {b.reason}]"
+
+
+_pending = settle_note
 
 
 def accuracy_claims(summary: pd.DataFrame, chunks: dict[str, tuple]) -> list[dict[str, Any]]:
