@@ -1294,3 +1294,20 @@ def accuracy_claims(summary: pd.DataFrame, chunks: dict[str, tuple]) -> list[dic
         evidence,
     )
     return out
+
+
+def annotate_pending(report: Any) -> None:
+    """Append its settle budget and reason to every indicative claim of ``report`` that has
+    a row in :data:`SETTLE_BUDGETS` (once), so an indicative verdict says what it awaits."""
+    from ..repro.claims import INDICATIVE
+
+    claims = []
+    for c in report.claims:
+        if (
+            c.status == INDICATIVE
+            and c.key in SETTLE_BUDGETS
+            and "[settle budget" not in c.measured
+        ):
+            c = replace(c, measured=c.measured + settle_note(c.key))
+        claims.append(c)
+    report.claims = claims
