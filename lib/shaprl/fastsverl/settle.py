@@ -97,6 +97,47 @@ def _mm222_outcome(cfg: dict[str, Any], device: str) -> pd.DataFrame:
     )
 
 
+def _gw_off_policy(cfg: dict[str, Any], device: str) -> pd.DataFrame:
+    """Gridworld characteristics on the agent's buffer under every IS condition (Figs. 8-9)."""
+    from . import off_policy as op
+    from .training import TrainConfig
+
+    tc = TrainConfig(
+        hidden=(64, 64),
+        updates=cfg["updates"],
+        eval_every=cfg["eval_every"],
+        n_runs=1,
+        seed=cfg["seed"],
+    )
+    seeds = [cfg["seed"] + a for a in range(cfg["runs"])]
+    f = op.off_policy_curves("Gridworld", op.GW_CONDITIONS, agent_seeds=seeds, cfg=tc)
+    return pd.DataFrame(
+        {
+            "run": f["agent"].astype(int),
+            "update": f["update"].astype(np.int64),
+            "metric": f["kind"] + " | " + f["condition"],
+            "value": f["exact_mse"].astype(float),
+        }
+    )
+
+
+def off_policy_frame(frame: pd.DataFrame, domain: str) -> pd.DataFrame:
+    """A settle chunk of :func:`_gw_off_policy` back in :func:`.off_policy.off_policy_curves`' layout."""
+    parts = frame["metric"].str.split(" | ", n=1, regex=False)
+    kind, condition = parts.str[0], parts.str[1]
+    return pd.DataFrame(
+        {
+            "domain": domain,
+            "kind": kind,
+            "agent": frame["run"],
+            "seed": 0,
+            "condition": condition,
+            "update": frame["update"],
+            "exact_mse": frame["value"],
+        }
+    )
+
+
 def prefix(chunk: Chunk, updates: int, runs: int) -> dict[str, Any]:
     """The configuration of a short prefix of ``chunk`` (its first ``runs`` runs)."""
     cfg = dict(chunk.config, updates=updates, runs=runs)
@@ -131,6 +172,13 @@ CHUNKS: dict[str, Chunk] = {
                 "regime": "off-policy",
             },
             _mm222_outcome,
+        ),
+        Chunk(
+            "gw_off_policy_is",
+            ("fig8_normalised_best_unnormalised_worst", "fig9_tighter_clipping_harms"),
+            # authors: 20 agents, 4,650 (behaviour) / 9,300 (prediction) updates; both 9,300
+            {"runs": 5, "updates": 9_300, "eval_every": 93, "seed": 0},
+            _gw_off_policy,
         ),
     )
 }
