@@ -21,6 +21,7 @@ DEVICE     ?= cpu
 help:
 	@echo "make reproduce [PROFILE=smoke|quick|paper] [NOTEBOOKS='01 02'] [PARAMS='seed=3']"
 	@echo "make test | make lab [LAB_IP=0.0.0.0] | make bench | make timings | make lint"
+	@echo "make fastsverl-settle [CHUNKS='a b'] [DEVICE=cuda]  (FastSVERL's committed long runs)"
 	@echo "make clean (build/ and data/cache/) | make distclean (also .venv)"
 
 $(STAMP): requirements.txt pyproject.toml

@@ -93,3 +93,8 @@ def test_every_chunk_names_budgeted_claims():
 
     for name, chunk in settle.CHUNKS.items():
         assert chunk.claims and all(c in SETTLE_BUDGETS for c in chunk.claims), name
+
+
+def test_gpu_device_is_refused_with_a_reason(capsys):
+    assert settle.main(["--chunks", "mm222_outcome_on_policy", "--device", "cuda"]) == 2
+    assert "CPU only" in capsys.readouterr().err

@@ -307,8 +307,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown chunk(s) {unknown}; known: {list(CHUNKS)}", file=sys.stderr)
         return 2
-    if args.device == "cuda" and not torch.cuda.is_available():
-        print("DEVICE=cuda but no GPU is visible", file=sys.stderr)
+    if args.device != "cpu":
+        # the trainers behind the current chunks (outcome, off-policy) run on CPU only
+        print(
+            f"DEVICE={args.device}: not implemented -- the current chunks' trainers "
+            "(outcome, off-policy characteristics) run on CPU only",
+            file=sys.stderr,
+        )
         return 2
     for n in names:
         st = status(n)
