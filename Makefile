@@ -13,11 +13,15 @@ BIN        := $(VENV)/bin
 STAMP      := $(VENV)/.installed-stamp
 SMOKE_OUT  := $(CURDIR)/build/smoke
 
-.PHONY: setup reproduce test test-lib test-notebooks lab bench timings lint clean distclean help
+CHUNKS     ?=
+DEVICE     ?= cpu
+
+.PHONY: fastsverl-settle setup reproduce test test-lib test-notebooks lab bench timings lint clean distclean help
 
 help:
 	@echo "make reproduce [PROFILE=smoke|quick|paper] [NOTEBOOKS='01 02'] [PARAMS='seed=3']"
 	@echo "make test | make lab [LAB_IP=0.0.0.0] | make bench | make timings | make lint"
+	@echo "make fastsverl-settle [CHUNKS='a b'] [DEVICE=cuda]  (FastSVERL's committed long runs)"
 	@echo "make clean (build/ and data/cache/) | make distclean (also .venv)"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -32,6 +36,11 @@ setup: $(STAMP)
 
 reproduce: setup
 	$(BIN)/python -m shaprl.repro.run --profile "$(PROFILE)" --notebooks "$(NOTEBOOKS)" --params "$(PARAMS)"
+
+# FastSVERL's committed long runs (data/fastsverl/settle/): every missing chunk, one at a time,
+# each written when it finishes (resumable). CHUNKS='a b' picks chunks; DEVICE=cuda on a GPU.
+fastsverl-settle: setup
+	nice -n 10 $(BIN)/python -m shaprl.fastsverl.settle --chunks "$(CHUNKS)" --device "$(DEVICE)"
 
 test: test-lib test-notebooks
 

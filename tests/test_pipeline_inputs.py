@@ -351,6 +351,15 @@ def test_claim_schema_statuses_and_sources(tmp_path, monkeypatch):
     assert decided.status == "not reproduced" and decided.source.startswith(
         "committed run `data/long.csv`"
     )
+    _curve(tmp_path, "long2.csv", [0.4, 0.2])
+    both = repro.committed_run(["data/long.csv", "data/long2.csv"], budget="two chunks")
+    assert both.path == "data/long.csv + data/long2.csv" and both.budget == "two chunks"
+    assert both.config_hash not in (
+        evidence.config_hash,
+        repro.committed_run("data/long2.csv").config_hash,
+    )
+    with pytest.raises(ValueError, match="no path"):
+        repro.committed_run([])
     nt = report.claim(
         "c", paper="P", statement="w3 is best", holds="not testable", measured="their traces"
     )

@@ -349,6 +349,22 @@ OFF_POLICY_DQN: dict[str, dict] = {
 }
 
 
+#: the conditions of Fig. 3a / 7 (Mastermind-222) and Figs. 8-9 (Gridworld)
+MM_CONDITIONS: tuple[Condition, ...] = (
+    Condition("on-policy", "on-policy"),
+    Condition("buffer, no IS"),
+    Condition("buffer, IS", weighting="normalised"),
+)
+GW_CONDITIONS: tuple[Condition, ...] = (
+    *MM_CONDITIONS,
+    Condition("buffer, unnormalised IS", weighting="unnormalised"),
+    *(
+        Condition(f"buffer, IS clipped c={c}", weighting="normalised", clip=c)
+        for c in (0.99, 0.995, 0.998)
+    ),
+)
+
+
 def domain_model(domain: str) -> TabularMDP:
     """The full tabular model of an off-policy domain (Gridworld or Mastermind-222)."""
     from ..domains import mastermind as mm

@@ -361,7 +361,9 @@ def train_shapley(
 ) -> tuple[ShapleyModel, Curves]:
     """Train ``cfg.n_runs`` Shapley models against ``characteristic`` (Eqs. 10, 21, 23).
 
-    Validation loss and the exact MSE are measured on the efficiency-corrected output.
+    The validation loss is measured on the raw (uncorrected) output against fixed kernel
+    coalitions, as in the authors' code, and selects each run's model; the exact MSE is
+    measured on the efficiency-corrected output (Eq. 11), the explanation a user would see.
     ``device=None``: :func:`resolve_device` (a GPU when present); curves come back as numpy.
     """
     device = resolve_device(device)

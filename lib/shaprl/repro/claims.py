@@ -18,6 +18,7 @@ decided: the long run *is* the paper-budget evidence.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,26 +41,39 @@ class Evidence:
         return f"committed run `{self.path}` (config {self.config_hash}, {self.budget} budget)"
 
 
-def committed_run(path: str | Path, *, budget: str = "paper") -> Evidence:
+def committed_run(path: str | Path | Sequence[str | Path], *, budget: str = "paper") -> Evidence:
     """Evidence from a committed long run: a validated table under ``data/`` with its JSON.
 
     The table is read through :func:`shaprl.repro.data.read_table` (so it is declared as an
     input of the notebook, and a change to it re-runs the notebook); the configuration hash
-    is the JSON's meaningful fields (:func:`shaprl.repro.inputs.input_digest`).
+    is the JSON's meaningful fields (:func:`shaprl.repro.inputs.input_digest`). ``path`` may
+    be several tables (a claim decided by more than one committed run, e.g. the chunks of
+    one long run): every one is declared, the paths are joined with ``+`` and the hash
+    covers all their configurations, in order.
     """
+    import hashlib
+
     from .data import sidecar
     from .inputs import declare_input, input_digest
     from .paths import repo_root
 
-    path = Path(path)
-    if not path.is_absolute():
-        path = repo_root() / path
-    meta = sidecar(path)
-    declare_input(path)
-    declare_input(meta)
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    if not paths:
+        raise ValueError("committed_run: no path given")
     root = repo_root()
-    shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
-    return Evidence(shown, input_digest(meta)[:12], budget)
+    shown, digests = [], []
+    for p in map(Path, paths):
+        if not p.is_absolute():
+            p = root / p
+        meta = sidecar(p)
+        declare_input(p)
+        declare_input(meta)
+        shown.append(p.relative_to(root).as_posix() if p.is_relative_to(root) else str(p))
+        digests.append(input_digest(meta))
+    digest = (
+        digests[0] if len(digests) == 1 else hashlib.sha256("".join(digests).encode()).hexdigest()
+    )
+    return Evidence(" + ".join(shown), digest[:12], budget)
 
 
 def this_run(profile: str) -> str:

@@ -1,0 +1,336 @@
+"""Committed long runs ("settle chunks") for the FastSVERL claims that do not settle in quick.
+
+``make fastsverl-settle`` (``python -m shaprl.fastsverl.settle``) runs every chunk of
+:data:`CHUNKS` that is not yet under ``data/fastsverl/settle/`` (or whose configuration
+changed), one at a time; each chunk is written as soon as it finishes, so an interrupted run
+resumes at the next missing chunk. A chunk is a ``curve`` table (``run, update, metric,
+value``: compact learning curves, one metric per condition) with its JSON: the
+configuration, the library's code fingerprint (:func:`shaprl.repro.cache.library_fingerprint`
+of the FastSVERL code and what it builds on), the device, and the measured wall and CPU
+seconds.
+
+Notebooks read a chunk with :func:`load` (validated; the claim's ``source`` becomes the
+committed run) and, under ``quick``, re-run a *prefix* of a sample of its runs with
+:func:`prefix_check`: the same code and seeds for the first few hundred updates, compared
+within a stated tolerance -- batched runs are not bitwise stable across batch
+compositions, so equality is not expected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..repro.claims import Evidence, committed_run
+from ..repro.data import CURVE, read_table, write_table
+from ..repro.paths import repo_root
+
+#: the library parts a chunk's numbers depend on (its code fingerprint)
+CODE = ("fastsverl", "batched", "agents", "domains", "mdp", "shapley", "sverl")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One resumable unit of ``make fastsverl-settle``."""
+
+    name: str
+    claims: tuple[str, ...]  #: claim keys it decides
+    config: dict[str, Any]
+    compute: Callable[[dict[str, Any], str], pd.DataFrame] = field(repr=False, compare=False)
+    estimate_cpu_s: float = 0.0  #: measured or estimated CPU seconds on 2 cores (README)
+
+
+def directory() -> Path:
+    return repo_root() / "data" / "fastsverl" / "settle"
+
+
+def path(name: str) -> Path:
+    return directory() / f"{name}.csv"
+
+
+def fix(name: str) -> str:
+    return f"make fastsverl-settle CHUNKS={name}"
+
+
+def _curves_frame(updates: np.ndarray, values: np.ndarray, metric: str) -> pd.DataFrame:
+    r, t = values.shape
+    return pd.DataFrame(
+        {
+            "run": np.repeat(np.arange(r), t),
+            "update": np.tile(np.asarray(updates, dtype=np.int64), r),
+            "metric": metric,
+            "value": values.reshape(-1).astype(float),
+        }
+    )
+
+
+# -- chunk computations ----------------------------------------------------------------------------
+def _mm222_outcome(cfg: dict[str, Any], device: str) -> pd.DataFrame:
+    """Outcome characteristic on Mastermind-222 (Fig. 1b): on- and off-policy, exact behaviour."""
+    from . import outcome as oc
+    from .experiments import agent_buffer, domain_problem
+
+    agent, prob = domain_problem("Mastermind-222", dqn_steps=cfg["dqn"], seed=cfg["seed"])
+    beh = oc.exact_behaviour(prob)
+    ocfg = oc.OutcomeConfig(
+        n_runs=cfg["runs"], eval_every=cfg["eval_every"], seed=cfg["seed"], updates=cfg["updates"]
+    )
+    if cfg["regime"] == "on-policy":
+        _, curves = oc.train_outcome_on_policy(prob, beh, ocfg)
+    else:
+        buffer = agent_buffer(agent, prob)
+        _, curves = oc.train_outcome_off_policy(prob, beh, buffer, ocfg)
+    return _curves_frame(
+        curves.updates, curves.exact_mse, f"outcome characteristic ({cfg['regime']})"
+    )
+
+
+def _gw_off_policy(cfg: dict[str, Any], device: str) -> pd.DataFrame:
+    """Gridworld characteristics on the agent's buffer under every IS condition (Figs. 8-9)."""
+    from . import off_policy as op
+    from .training import TrainConfig
+
+    tc = TrainConfig(
+        hidden=(64, 64),
+        updates=cfg["updates"],
+        eval_every=cfg["eval_every"],
+        n_runs=1,
+        seed=cfg["seed"],
+    )
+    seeds = [cfg["seed"] + a for a in range(cfg["runs"])]
+    f = op.off_policy_curves("Gridworld", op.GW_CONDITIONS, agent_seeds=seeds, cfg=tc)
+    return pd.DataFrame(
+        {
+            "run": f["agent"].astype(int),
+            "update": f["update"].astype(np.int64),
+            "metric": f["kind"] + " | " + f["condition"],
+            "value": f["exact_mse"].astype(float),
+        }
+    )
+
+
+def off_policy_frame(frame: pd.DataFrame, domain: str) -> pd.DataFrame:
+    """A settle chunk of :func:`_gw_off_policy` back in :func:`.off_policy.off_policy_curves`' layout."""
+    parts = frame["metric"].str.split(" | ", n=1, regex=False)
+    kind, condition = parts.str[0], parts.str[1]
+    return pd.DataFrame(
+        {
+            "domain": domain,
+            "kind": kind,
+            "agent": frame["run"],
+            "seed": 0,
+            "condition": condition,
+            "update": frame["update"],
+            "exact_mse": frame["value"],
+        }
+    )
+
+
+def prefix(chunk: Chunk, updates: int, runs: int) -> dict[str, Any]:
+    """The configuration of a short prefix of ``chunk`` (its first ``runs`` runs)."""
+    cfg = dict(chunk.config, updates=updates, runs=runs)
+    return cfg
+
+
+CHUNKS: dict[str, Chunk] = {
+    c.name: c
+    for c in (
+        Chunk(
+            "mm222_outcome_on_policy",
+            ("fig1_mm222_below_0.01", "fig1b_off_policy_faster"),
+            {
+                "dqn": 100_000,
+                "seed": 0,
+                "runs": 5,
+                "eval_every": 250,
+                "updates": 12_500,
+                "regime": "on-policy",
+            },
+            _mm222_outcome,
+        ),
+        Chunk(
+            "mm222_outcome_off_policy",
+            ("fig1_mm222_below_0.01", "fig1b_off_policy_faster"),
+            {
+                "dqn": 100_000,
+                "seed": 0,
+                "runs": 5,
+                "eval_every": 2_000,
+                "updates": 200_000,
+                "regime": "off-policy",
+            },
+            _mm222_outcome,
+        ),
+        Chunk(
+            "gw_off_policy_is",
+            ("fig8_normalised_best_unnormalised_worst", "fig9_tighter_clipping_harms"),
+            # authors: 20 agents, 4,650 (behaviour) / 9,300 (prediction) updates; both 9,300
+            {"runs": 5, "updates": 9_300, "eval_every": 93, "seed": 0},
+            _gw_off_policy,
+        ),
+    )
+}
+
+
+# -- running, reading, checking --------------------------------------------------------------------
+def _config_hash(config: dict[str, Any]) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def status(name: str) -> str:
+    """``missing`` / ``stale config`` / ``done`` for a chunk's committed table."""
+    p = path(name)
+    if not p.exists() or not p.with_suffix(".json").exists():
+        return "missing"
+    meta = json.loads(p.with_suffix(".json").read_text())
+    if meta.get("config_hash") != _config_hash(CHUNKS[name].config):
+        return "stale config"
+    return "done"
+
+
+def run_chunk(name: str, device: str = "cpu") -> Path:
+    """Compute one chunk and write it (atomically) under ``data/fastsverl/settle/``."""
+    from ..repro.cache import library_fingerprint
+
+    chunk = CHUNKS[name]
+    torch.set_num_threads(1)
+    code = library_fingerprint(CODE)  # the code as it was when the chunk started
+    t0, c0 = time.perf_counter(), time.process_time()
+    frame = chunk.compute(chunk.config, device)
+    meta = {
+        "chunk": name,
+        "claims": list(chunk.claims),
+        "config": chunk.config,
+        "config_hash": _config_hash(chunk.config),
+        "code_fingerprint": code,
+        "device": device,
+        "regenerate": fix(name),
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+        "compute_seconds": round(time.process_time() - c0, 1),
+        "threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        "torch": torch.__version__,
+    }
+    return write_table(frame, path(name), meta, CURVE)
+
+
+def load(name: str) -> tuple[pd.DataFrame, dict[str, Any], Evidence]:
+    """A committed chunk (validated, declared as a notebook input) and its evidence handle."""
+    frame, meta = read_table(path(name), CURVE, fix(name))
+    if meta.get("config_hash") != _config_hash(CHUNKS[name].config):
+        raise ValueError(
+            f"{path(name)}: computed with another configuration than CHUNKS[{name!r}]. "
+            f"Fix: {fix(name)}"
+        )
+    return frame, meta, committed_run(path(name), budget=f"settle chunk {name}")
+
+
+def available(name: str) -> bool:
+    return status(name) == "done"
+
+
+def prefix_check(
+    name: str, updates: int, runs: int, *, rtol: float = 0.5, atol: float = 2e-3
+) -> dict[str, Any]:
+    """Re-run the first ``updates`` of ``runs`` runs of a chunk; compare the mean curve with the
+    committed one at the common logged updates (``|ours - committed| <= atol + rtol x committed``).
+    """
+    chunk = CHUNKS[name]
+    committed, _, _ = load(name)
+    cfg = prefix(chunk, updates, runs)
+    fresh = chunk.compute(cfg, "cpu")
+    a = committed[committed.run < runs].groupby(["metric", "update"]).value.mean()
+    b = fresh.groupby(["metric", "update"]).value.mean()
+    both = pd.concat({"committed": a, "re-run": b}, axis=1).dropna()
+    both = both[both.index.get_level_values("update") > 0]
+    ok = (both["re-run"] - both["committed"]).abs() <= atol + rtol * both["committed"]
+    return {
+        "chunk": name,
+        "prefix updates": updates,
+        "runs": runs,
+        "points compared": len(both),
+        "largest gap": float((both["re-run"] - both["committed"]).abs().max()),
+        "tolerance": f"{atol:g} + {rtol:g} x committed",
+        "agrees": bool(len(both)) and bool(ok.all()),
+    }
+
+
+def summary_rows(frame: pd.DataFrame, domain: str, upstream: str = "exact") -> pd.DataFrame:
+    """A chunk's final values in the layout of :func:`.experiments.accuracy_curves`' summary."""
+    rows = []
+    for metric, g in frame.groupby("metric"):
+        last = g[g["update"] == g["update"].max()].value.to_numpy()
+        kind = "outcome" if metric.startswith("outcome") else metric.split()[0]
+        rows.append(
+            {
+                "domain": domain,
+                "model": metric,
+                "kind": kind,
+                "upstream": upstream,
+                "updates": int(g["update"].max()),
+                "runs": len(last),
+                "final exact MSE": float(last.mean()),
+                "stderr": float(last.std(ddof=1) / np.sqrt(len(last))) if len(last) > 1 else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def mean_curve(frame: pd.DataFrame, metric: str) -> pd.Series:
+    """Mean over runs of one metric, indexed by update."""
+    return frame[frame.metric == metric].groupby("update").value.mean()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m shaprl.fastsverl.settle", description=__doc__)
+    ap.add_argument("--chunks", default="", help="names (comma/space separated); default all")
+    ap.add_argument("--device", default=os.environ.get("DEVICE", "cpu"))
+    ap.add_argument("--force", action="store_true", help="recompute chunks that are done")
+    ap.add_argument("--list", action="store_true", help="list chunks and their status")
+    args = ap.parse_args(argv)
+    names = [n for n in args.chunks.replace(",", " ").split() if n] or list(CHUNKS)
+    unknown = [n for n in names if n not in CHUNKS]
+    if unknown:
+        print(f"unknown chunk(s) {unknown}; known: {list(CHUNKS)}", file=sys.stderr)
+        return 2
+    if args.device != "cpu":
+        # the trainers behind the current chunks (outcome, off-policy) run on CPU only
+        print(
+            f"DEVICE={args.device}: not implemented -- the current chunks' trainers "
+            "(outcome, off-policy characteristics) run on CPU only",
+            file=sys.stderr,
+        )
+        return 2
+    for n in names:
+        st = status(n)
+        if args.list:
+            print(f"{n:32s} {st:14s} claims: {', '.join(CHUNKS[n].claims)}")
+            continue
+        if st == "done" and not args.force:
+            print(f"{n}: done (data/fastsverl/settle/{n}.csv)")
+            continue
+        print(f"{n}: computing ({st}) ...", flush=True)
+        out = run_chunk(n, args.device)
+        meta = json.loads(out.with_suffix(".json").read_text())
+        print(
+            f"{n}: written {out} in {meta['wall_seconds']} s wall, {meta['compute_seconds']} s CPU"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

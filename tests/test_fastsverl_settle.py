@@ -1,0 +1,100 @@
+"""Settle chunks: written with config and code fingerprint, resumable, validated, re-checked."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shaprl.fastsverl import settle
+from shaprl.repro.data import DataFormatError
+
+
+def _toy(cfg, device):
+    u = np.arange(0, cfg["updates"] + 1, 10)
+    rows = [
+        pd.DataFrame({"run": r, "update": u, "metric": "m", "value": 1.0 / (1 + u + r)})
+        for r in range(cfg["runs"])
+    ]
+    return pd.concat(rows, ignore_index=True)
+
+
+@pytest.fixture
+def toy(tmp_path, monkeypatch):
+    (tmp_path / "lib" / "shaprl").mkdir(parents=True)
+    monkeypatch.setenv("SHAPRL_ROOT", str(tmp_path))
+    chunk = settle.Chunk("toy", ("claim_a",), {"updates": 100, "runs": 3}, _toy)
+    monkeypatch.setitem(settle.CHUNKS, "toy", chunk)
+    return tmp_path
+
+
+def test_run_load_resume_and_stale(toy):
+    assert settle.status("toy") == "missing"
+    assert settle.main(["--chunks", "toy"]) == 0
+    meta = json.loads((toy / "data/fastsverl/settle/toy.json").read_text())
+    assert meta["config"] == {"updates": 100, "runs": 3} and meta["claims"] == ["claim_a"]
+    assert len(meta["code_fingerprint"]) == 16 and meta["compute_seconds"] >= 0
+    assert settle.status("toy") == "done"
+    mtime = settle.path("toy").stat().st_mtime_ns
+    assert settle.main(["--chunks", "toy"]) == 0  # resumable: a done chunk is skipped
+    assert settle.path("toy").stat().st_mtime_ns == mtime
+    frame, _, evidence = settle.load("toy")
+    assert len(frame) == 3 * 11 and evidence.path == "data/fastsverl/settle/toy.csv"
+    check = settle.prefix_check("toy", updates=30, runs=2)
+    assert check["agrees"] and check["points compared"] == 3 and check["largest gap"] < 1e-9
+    settle.CHUNKS["toy"] = settle.Chunk("toy", ("claim_a",), {"updates": 200, "runs": 3}, _toy)
+    assert settle.status("toy") == "stale config"
+    with pytest.raises(ValueError, match="another configuration"):
+        settle.load("toy")
+
+
+def test_tampered_chunk_is_refused(toy):
+    settle.run_chunk("toy")
+    p = settle.path("toy")
+    lines = p.read_text().splitlines()
+    lines[2] = lines[2].rsplit(",", 1)[0] + ",nan?"
+    p.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataFormatError, match="line 3, column 'value'"):
+        settle.load("toy")
+
+
+def test_prefix_check_flags_a_different_curve(toy, monkeypatch):
+    settle.run_chunk("toy")
+    shifted = settle.Chunk(
+        "toy",
+        ("claim_a",),
+        {"updates": 100, "runs": 3},
+        lambda cfg, d: _toy(cfg, d).assign(value=lambda f: f.value * 3 + 0.01),
+    )
+    monkeypatch.setitem(settle.CHUNKS, "toy", shifted)
+    assert not settle.prefix_check("toy", updates=30, runs=2)["agrees"]
+
+
+def test_off_policy_frame_round_trip():
+    f = pd.DataFrame(
+        {
+            "run": [0, 1],
+            "update": [0, 93],
+            "metric": ["behaviour | buffer, IS clipped c=0.99"] * 2,
+            "value": [0.2, 0.1],
+        }
+    )
+    g = settle.off_policy_frame(f, "Gridworld")
+    assert (
+        list(g.kind) == ["behaviour"] * 2 and list(g.condition) == ["buffer, IS clipped c=0.99"] * 2
+    )
+    assert list(g.agent) == [0, 1] and list(g.exact_mse) == [0.2, 0.1]
+
+
+def test_every_chunk_names_budgeted_claims():
+    from shaprl.fastsverl.experiments import SETTLE_BUDGETS
+
+    for name, chunk in settle.CHUNKS.items():
+        assert chunk.claims and all(c in SETTLE_BUDGETS for c in chunk.claims), name
+
+
+def test_gpu_device_is_refused_with_a_reason(capsys):
+    assert settle.main(["--chunks", "mm222_outcome_on_policy", "--device", "cuda"]) == 2
+    assert "CPU only" in capsys.readouterr().err
