@@ -35,6 +35,7 @@ import torch
 
 from ..repro.claims import Evidence, committed_run
 from ..repro.data import CURVE, read_table, write_table
+from ..repro.locks import writing_data
 from ..repro.paths import repo_root
 
 #: the library parts a chunk's numbers depend on (its code fingerprint)
@@ -225,7 +226,8 @@ def run_chunk(name: str, device: str = "cpu") -> Path:
         "machine": platform.machine(),
         "torch": torch.__version__,
     }
-    return write_table(frame, path(name), meta, CURVE)
+    with writing_data():  # no notebook reads data/ while a chunk is written
+        return write_table(frame, path(name), meta, CURVE)
 
 
 def load(name: str) -> tuple[pd.DataFrame, dict[str, Any], Evidence]:
