@@ -59,7 +59,7 @@ def run() -> list[Result]:
     out.append(Result("taxi: explain Fig. 10 states (3 kinds, 512 orders, 64 rollouts)", t, 5.0,
                       f"{steps} rollout steps"))  # fmt: skip
     t, _ = timed(lambda: mc.explain(rows, ("behaviour", "prediction"), n_permutations=512))
-    out.append(Result("taxi: behaviour + prediction only (512 orders, bootstrap 32)", t, 2.0))
+    out.append(Result("taxi: behaviour + prediction only (512 orders, bootstrap 64)", t, 2.0))
 
     ttt = TTT.tic_tac_toe()
     policy, _, tv = TTT.optimal_policy(ttt)

@@ -35,6 +35,20 @@ def test_all_states_in_chunks_equal_one_call_and_keep_no_tables(lake8):
         assert chunked.results[kind].characteristic is None
 
 
+@pytest.mark.parametrize("kinds", [("behaviour", "prediction"), ("prediction",)])
+def test_values_only_path_equals_the_per_state_engine(lake8, kinds):
+    # Behaviour and prediction share one zeta transform per state, in joblib chunks.
+    env, g, agent = lake8
+    whole = explain_agent(env, agent, kinds=kinds, gamma=0.95, verbose=False)
+    fast = explain_agent(env, agent, states="all", kinds=kinds, chunk_size=5, gamma=0.95,
+                         verbose=False)  # fmt: skip
+    assert fast.kinds == whole.kinds and fast.is_exact
+    np.testing.assert_array_equal(fast.states, whole.states)
+    for kind in kinds:
+        np.testing.assert_allclose(fast.results[kind].phi, whole.results[kind].phi, atol=1e-12)
+    assert fast.state_labels == whole.state_labels
+
+
 def test_mean_abs_and_prop45_steady_state_average_is_zero(lake8):
     env, g, agent = lake8
     ex = explain_agent(env, agent, states="all", gamma=0.95, verbose=False)

@@ -405,6 +405,13 @@ def _exact(
         support = np.asarray(explainer.support)
         chosen = support[_pick(len(support), select, seed)]
         chunks = [chosen[i : i + chunk_size] for i in range(0, len(chosen), chunk_size)]
+        if "outcome" not in kinds:
+            ex = global_values(explainer, chunks, kinds, verbose)
+            return replace(
+                ex,
+                states=g.gym_states[ex.states],
+                info={**ex.info, "states": "gymnasium state indices", "agent": agent.description},
+            )
         parts = []
         for chunk in tqdm(chunks, desc="exact SVERL", disable=not verbose or len(chunks) < 2):
             parts.append(explainer.explain(states=list(chunk), kinds=kinds, progress=False))
@@ -425,6 +432,56 @@ def _exact(
         ex,
         states=g.gym_states[ex.states],
         info={**ex.info, "states": "gymnasium state indices", "agent": agent.description},
+    )
+
+
+def global_values(explainer: SVERLExplainer, chunks, kinds, verbose: bool = False) -> Explanation:
+    """Exact behaviour / prediction values of many MDP states, values only (no tables).
+
+    Each chunk of states is one joblib job of
+    :func:`~shaprl.sverl.characteristics.conditional_shapley_values` (behaviour and prediction
+    share one zeta transform per state); ``joblib.parallel_config(n_jobs=...)`` spreads the
+    chunks over cores. The conditional characteristic (Def. 17 / 44) without renormalisation;
+    other settings take the per-state engine.
+    """
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    from ..sverl.characteristics import conditional_shapley_values
+
+    if explainer.characteristic != "conditional" or explainer.renormalise:
+        parts = [explainer.explain(states=list(c), kinds=kinds, progress=False) for c in chunks]
+        return Explanation.concat(parts)
+    mdp, support = explainer.mdp, np.asarray(explainer.support)
+    columns = []
+    if "behaviour" in kinds:
+        columns.append(explainer.policy[support])
+    if "prediction" in kinds:
+        columns.append(explainer.values[support, None])
+    targets = np.column_stack(columns)
+    feats, weights = mdp.features[support], explainer.steady_state[support]
+    jobs = (
+        delayed(conditional_shapley_values)(feats, weights, targets, mdp.features[c])
+        for c in chunks
+    )
+    parts = Parallel(return_as="generator")(jobs)
+    show = verbose and len(chunks) > 1
+    phi = np.concatenate(list(tqdm(parts, total=len(chunks), desc="exact SVERL", disable=not show)))
+    states = np.concatenate(chunks)
+    col = mdp.n_actions if "behaviour" in kinds else 0
+    parts_of = {
+        "behaviour": (phi[:, :, : mdp.n_actions], None, mdp.action_names),
+        "prediction": (phi[:, :, col : col + 1], None, ("value",)),
+    }
+    values = {kind: parts_of[kind] for kind in kinds}
+    return Explanation.from_values(
+        mdp.feature_names,
+        values,
+        method="exact",
+        states=states,
+        state_labels=tuple(mdp.label(int(s)) for s in states),
+        features=mdp.features[states],
+        info={"chunks": len(chunks)},
     )
 
 

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from ..mdp.solvers import solve_chain
 from ..mdp.steady_state import reachable_states
 from ..mdp.tabular import TabularMDP
-from ..shapley.coalitions import check_exact_size
+from ..shapley.coalitions import check_exact_size, marginal_weights
 
 
 def agreement_masks(support_features: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -194,3 +194,49 @@ def outcome_characteristic(
             "behaviour table that keeps the original action's probability positive"
         )
     return (q @ qw) / recurrence
+
+
+def conditional_shapley_values(
+    support_features: np.ndarray,
+    weights: np.ndarray,
+    targets: np.ndarray,
+    states: np.ndarray,
+) -> np.ndarray:
+    """``(k, F, m)`` exact Shapley values of the conditional characteristic of many states.
+
+    The same numbers as :func:`conditional_characteristic` followed by
+    :func:`~shaprl.shapley.exact.exact_shapley` for each row of ``states`` (SVERL Def. 17 /
+    Def. 44 and Eq. 1), for a global view of many states: one table is alive at a time (no
+    state's 2**F table is kept), the weights and every target column share one zeta transform
+    (:func:`superset_sums`), rows are scattered with ``bincount`` and the Shapley sum is one
+    matrix product with the coalitions' membership matrix, built once.
+    """
+    support_features = np.asarray(support_features)
+    n_features = support_features.shape[1]
+    check_exact_size(n_features)
+    n = 1 << n_features
+    weights = np.asarray(weights, float)
+    targets = np.asarray(targets, float).reshape(len(weights), -1)
+    columns = np.column_stack([weights, weights[:, None] * targets])  # (N, 1 + m)
+    members = (np.arange(n)[:, None] >> np.arange(n_features)[None, :]) & 1  # (2**F, F)
+    sizes = members.sum(axis=1)
+    w = np.concatenate([[0.0], marginal_weights(n_features), [0.0]])  # w[k + 1] = w(k)
+    alpha = w[sizes] + w[sizes + 1]  # phi_i = sum_{S ∋ i} a(|S|) v(S) - sum_S w(|S|) v(S)
+    beta = w[sizes + 1]
+    members_t = np.ascontiguousarray((members * alpha[:, None]).T)  # (F, 2**F)
+    bits = np.int64(1) << np.arange(n_features, dtype=np.int64)
+    out = np.empty((len(states), n_features, targets.shape[1]))
+    table = np.empty((n, columns.shape[1]))
+    for k, x in enumerate(np.asarray(states)):
+        masks = (support_features == x[None, :]).astype(np.int64) @ bits
+        if not np.any((masks == n - 1) & (weights > 0)):
+            raise ValueError(
+                f"explained state {tuple(np.asarray(x).tolist())} is outside the steady-state "
+                "support: the conditional characteristic is undefined there"
+            )
+        for j in range(columns.shape[1]):
+            table[:, j] = np.bincount(masks, weights=columns[:, j], minlength=n)
+        superset_sums(table)
+        values = table[:, 1:] / table[:, :1]
+        out[k] = members_t @ values - beta @ values
+    return out

@@ -106,7 +106,9 @@ class MonteCarloSVERL:
         Function from feature rows ``(k, F)`` to value estimates ``(k,)``; needed for
         prediction (Def. 44).
     gamma:
-        Discount of the returns in outcome rollouts (the simulator does not know it).
+        Discount of the returns in outcome rollouts (the simulator does not know it). The
+        default 1 is the paper's undiscounted domains; :func:`shaprl.explain_agent` passes the
+        agent's own discount (``model.gamma``, else ``shaprl.agents.DEFAULT_GAMMA`` = 0.99).
     feature_names, action_names:
         Labels (default ``x0..``, ``a0..``).
     renormalise:
