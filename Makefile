@@ -93,7 +93,7 @@ distclean: clean
 action-shapley-traces: setup
 	$(BIN)/python -m shaprl.action_shapley.cli traces
 
-action-shapley-tables: setup
+action-shapley-tables: setup  ## small cases: 10 runs per subset, resumable, takes the data lock
 	$(BIN)/python -m shaprl.action_shapley.cli tables
 
 action-shapley-kubernetes: setup  ## Kubernetes' full tables: about 1.5 h on 2 cores, resumable

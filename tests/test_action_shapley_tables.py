@@ -20,9 +20,11 @@ def test_committed_table_matches_the_code_on_a_sample():
     frame, meta = load_table(VM_RIGHT_SIZING, "ppo", 0)
     assert len(frame) == 32 and meta["complete"] and meta["budget"]["total_steps"] > 0
     assert np.isnan(frame.set_index("mask").loc[0, "utility"])  # U(empty) is null
-    out = recheck_tables(VM_RIGHT_SIZING, "ppo", seeds=[0, 1], n_sample=4)
-    assert len(out) == 4 and set(out["seed"]) == {0, 1}
-    # the committed tables predate machine records: a difference is a warning, never silent
+    assert meta["schema_version"] == 2 and meta["runs"] >= 10 and meta["goal"] == "band"
+    assert (frame["runs"] >= 10).all() and (frame.loc[frame["mask"] == 0, "failures"] == 10).all()
+    out = recheck_tables(VM_RIGHT_SIZING, "ppo", seeds=[0], n_sample=4)
+    assert len(out) == 4 and set(out["seed"]) == {0} and out["run"].between(0, 9).all()
+    # made on another machine: a difference is a warning, never silent
     assert (out["agree"] | out["note"].str.startswith("warning")).all()
 
 
@@ -41,15 +43,20 @@ def copied(tmp_path, monkeypatch):
 
 
 def test_a_tampered_table_is_refused_naming_the_make_target(copied):
-    frame = pd.read_csv(copied)
-    frame["utility"] = frame["utility"] - 5.0  # every non-null utility off by 5
+    frame = pd.read_csv(copied, dtype={"run_success": str})
+    frame["utility"] = frame["utility"] - 5.0  # every run's return (and so U) off by 5
+    frame["run_returns"] = [
+        ";".join(f"{float(x) - 5.0:.10g}" for x in r.split(";")) for r in frame["run_returns"]
+    ]
     frame.to_csv(copied, index=False)
     # made on another machine: a warning beside the claims, not a failure
+    meta_path = copied.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "cpu_model": "another CPU"}))
     out = recheck_tables(VM_RIGHT_SIZING, "ppo", seeds=[0], n_sample=2)
     assert out["note"].str.startswith("warning: made on another machine").any()
     # made here, by other code: fails, naming the cause and the make target
-    meta_path = copied.with_suffix(".json")
-    meta = {**json.loads(meta_path.read_text()), **machine()}
+    meta = {**meta, **machine(), "code_fingerprint": "0000000000000000"}
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(RuntimeError, match="utility code changed.*make action-shapley-tables"):
         recheck_tables(VM_RIGHT_SIZING, "ppo", seeds=[0], n_sample=2)
@@ -101,7 +108,10 @@ def _edit(path, fn):
         # a duplicated mask, still 32 rows: rows were used by position before
         (lambda ls: ls[:6] + [ls[5]] + ls[7:], r"line 7, column 'mask': duplicate row \(mask=4\)"),
         (lambda ls: ls[:-1], r"complete but the table has 31 of 32 subsets \(absent: \[31\]\)"),
-        (lambda ls: [*ls, "32,{x},1.0,3"], r"line 34, column 'mask': 32 is not a subset"),
+        (
+            lambda ls: [*ls, "32,{x},1.0,3,1,0,1.0,1,3"],
+            r"line 34, column 'mask': 32 is not a subset",
+        ),
         (
             lambda ls: [ls[0], ls[1].replace(",,", ",abc,"), *ls[2:]],
             r"line 2, column 'utility': expected a number, got 'abc'",
@@ -149,7 +159,9 @@ def test_the_recheck_sample_moves_when_a_table_changes(copied):
 
     before = draw_sample(VM_RIGHT_SIZING, "ppo", [0], 6)
     assert before == draw_sample(VM_RIGHT_SIZING, "ppo", [0], 6)  # the same on every call
-    frame = pd.read_csv(copied)
-    frame.loc[frame.utility.notna().idxmax(), "utility"] -= 1.0
+    frame = pd.read_csv(copied, dtype={"run_success": str})
+    # a failed run's return changes (U does not): the sample still moves
+    runs = frame.loc[0, "run_returns"].split(";")
+    frame.loc[0, "run_returns"] = ";".join([f"{float(runs[0]) - 1.0:.10g}", *runs[1:]])
     frame.to_csv(copied, index=False)
     assert draw_sample(VM_RIGHT_SIZING, "ppo", [0], 6) != before

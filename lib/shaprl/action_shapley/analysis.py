@@ -3,7 +3,11 @@
 * :func:`cutoff_cardinalities` -- Algorithm 1's cut-off cardinality ``theta_k`` of every point
   from a full utility table (``epsilon = 1``): scanning sizes ``i = n-1, n-2, ..., 2`` of the
   subsets ``d`` without ``k``, the first size with a null on either side of ``(d, d + k)`` sets
-  ``theta_k = i + 1``; ``theta_k = 1`` when there is none. The global cut-off is the largest.
+  ``theta_k = i + 1``; ``theta_k = 1`` when there is none. The global cut-off is
+  :func:`global_theta`, the one definition used everywhere in the package (Algorithm 1's
+  :func:`~.estimators.cutoff.global_cutoff`): the largest ``theta_k`` over the points with
+  ``theta_k < n`` (a point with ``theta_k = n`` is indispensable; counting it would make the
+  cut-off ``n`` whenever one exists); ``n`` when every point has ``theta_k = n``.
 * :func:`values_frame` -- exact Action Shapley (Eq. 1, :func:`~.exact.exact_action_shapley`)
   for every algorithm and seed, indispensable points marked ("ind.", Tables 1 and 3).
 * :func:`congruence` -- SAC-PID vs PPO-PID: Spearman rank correlation of the seed-mean values
@@ -44,12 +48,19 @@ def cutoff_cardinalities(table: np.ndarray, n: int) -> np.ndarray:
     return theta
 
 
+def global_theta(theta: np.ndarray, n: int) -> int:
+    """The global cut-off cardinality (module docstring; same as Algorithm 1's)."""
+    from .estimators.cutoff import global_cutoff
+
+    return global_cutoff(np.asarray(theta), n)[0]
+
+
 def p_comp(theta_max: int, n: int) -> float:
     """Eq. 2: the fraction of the power set Algorithm 1 does not need to visit."""
     return 1.0 - 2.0**theta_max / 2.0**n
 
 
-def values_frame(case: CaseStudy, algos=("sac", "ppo"), seeds=(0, 1, 2)) -> pd.DataFrame:
+def values_frame(case: CaseStudy, algos=("sac", "ppo"), seeds=(0,)) -> pd.DataFrame:
     """Tidy exact values: one row per (algorithm, seed, point)."""
     rows = []
     for algo in algos:
@@ -60,6 +71,7 @@ def values_frame(case: CaseStudy, algos=("sac", "ppo"), seeds=(0, 1, 2)) -> pd.D
             phi = exact_action_shapley(game)
             ind = set(indispensable_points(game))
             theta = cutoff_cardinalities(table, case.n)
+            g = global_theta(theta, case.n)
             for k, p in enumerate(case.points):
                 rows.append(
                     {
@@ -69,6 +81,7 @@ def values_frame(case: CaseStudy, algos=("sac", "ppo"), seeds=(0, 1, 2)) -> pd.D
                         "value": phi[k],
                         "indispensable": k in ind,
                         "theta_k": int(theta[k]),
+                        "global_theta": g,
                         "null_subsets": int(np.isnan(table).sum()),
                         "U(D)": table[-1],
                     }
@@ -108,7 +121,9 @@ def congruence(values: pd.DataFrame) -> dict:
     keep = ~(ind["sac"] | ind["ppo"])
     a, b = mean.loc[keep, "sac"].to_numpy(), mean.loc[keep, "ppo"].to_numpy()
     rho = float(spearmanr(a, b).statistic) if keep.sum() > 2 else float("nan")
-    theta = values.groupby(["algorithm", "seed"])["theta_k"].max().groupby("algorithm").agg(set)
+    theta = (
+        values.groupby(["algorithm", "seed"])["global_theta"].first().groupby("algorithm").agg(set)
+    )
     return {
         "spearman": rho,
         "max_abs_diff": float(np.max(np.abs(a - b))) if keep.any() else float("nan"),

@@ -1,11 +1,14 @@
 """Regenerate the committed Action Shapley data (``make action-shapley-traces`` / ``-tables``).
 
     python -m shaprl.action_shapley.cli traces
-    python -m shaprl.action_shapley.cli tables [--cases vm_right_sizing ...] [--seeds 0 1 2]
+    python -m shaprl.action_shapley.cli tables [--cases vm_right_sizing ...] [--runs 10]
     python -m shaprl.action_shapley.cli kubernetes-sample [--per-stratum 1] [--sample-seeds 0 1]
 
-``tables`` computes every subset's utility (both algorithms) in cached chunks: an interrupted
-run resumes from the cache. ``kubernetes-sample`` computes the documented stratified sample
+``tables`` computes, for the small case studies, ``--runs`` training runs of every subset
+(both algorithms; common random numbers: run ``r`` has one agent seed for every subset;
+:data:`~.utility.EPISODES` evaluation episodes each) and writes schema-2 tables with the
+per-run values; each run is cached as soon as its batch finishes, so an interrupted run
+resumes from the cache. It holds the repository-wide data lock while it writes. ``kubernetes-sample`` computes the documented stratified sample
 of Kubernetes subsets (:func:`~.utility.stratified_pairs`) chunk by chunk and rewrites its
 table after every chunk, so whatever is complete can be committed.
 """
@@ -19,9 +22,9 @@ import numpy as np
 
 from ..repro.locks import data_lock, writing_data
 from .case_studies import CASE_STUDIES, KUBERNETES
-from .tables import build_table, save_table
+from .tables import build_multi_table, build_table, save_table
 from .traces import generate_traces, traces_path, write_traces
-from .utility import ALGORITHMS, precompute_seeds, stratified_pairs
+from .utility import ALGORITHMS, EPISODES, RUNS, stratified_pairs
 
 SMALL = ("vm_right_sizing", "load_balancing", "database_tuning")
 TRACE_SEED = 0
@@ -56,6 +59,14 @@ def run_checks(which: list[str]) -> None:
                 rows.append(budget_sweep(case, tr, algo, seeds=(0, 1)))
                 save_check(pd.concat(rows), "budget_sweep")
                 print(rows[-1].to_string(), flush=True)
+    if "plateau" in which:  # issue 17: all-data agents, 5 runs, up to 4x the budget
+        from .utility import plateau_sweep
+
+        rows = []
+        for key in SMALL:
+            rows.append(plateau_sweep(CASE_STUDIES[key], "sac", [6000, 12000, 24000]))
+            save_check(pd.concat(rows), "budget_plateau")
+            print(rows[-1].to_string(), flush=True)
     if "agreement" in which:
         rows = []
         for key in SMALL:
@@ -83,11 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("tables")
     t.add_argument("--cases", nargs="*", default=list(SMALL))
     t.add_argument("--algos", nargs="*", default=list(ALGORITHMS))
-    t.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    t.add_argument("--seeds", nargs="*", type=int, default=[0], help="base seeds (one table each)")
+    t.add_argument("--runs", type=int, default=RUNS, help="training runs per subset")
     t.add_argument("--chunk", type=int, default=1024, help="subsets per batch (large cases)")
     t.add_argument("--jobs", type=int, default=2, help="chunks computed at once (large cases)")
     c = sub.add_parser("checks", help="budget sweep, SB3 reference check, world-model agreement")
-    c.add_argument("--which", nargs="*", default=["budget", "reference", "agreement"])
+    c.add_argument("--which", nargs="*", default=["budget", "plateau", "reference", "agreement"])
     v = sub.add_parser("verify", help="recompute every committed utility and compare")
     v.add_argument("--cases", nargs="*", default=list(CASE_STUDIES))
     v.add_argument("--algos", nargs="*", default=list(ALGORITHMS))
@@ -138,17 +150,17 @@ def _run(args: argparse.Namespace) -> int:
                         path = save_table(frame, case, algo, seed, time.perf_counter() - t0)
                         print(f"wrote {path} ({len(frame)} subsets)", flush=True)
                     continue
-                t0 = time.perf_counter()
-                precompute_seeds(case, algo, args.seeds, list(range(1 << case.n)))
-                batch_s = time.perf_counter() - t0
-                print(f"{key} {algo}: {batch_s:.0f} s for seeds {args.seeds}", flush=True)
                 for seed in args.seeds:
                     t0 = time.perf_counter()
-                    frame = build_table(case, algo, seed)
-                    # one batch trained every seed: charge each seed its share
-                    secs = time.perf_counter() - t0 + batch_s / len(args.seeds)
-                    path = save_table(frame, case, algo, seed, secs)
-                    print(f"wrote {path} ({len(frame)} subsets, {secs:.0f} s)", flush=True)
+                    frame = build_multi_table(case, algo, seed, args.runs, EPISODES)
+                    secs = time.perf_counter() - t0
+                    path = save_table(frame, case, algo, seed, secs, episodes=EPISODES)
+                    nulls = int(frame["utility"].iloc[1:].isna().sum())
+                    print(
+                        f"wrote {path} ({len(frame)} subsets x {args.runs} runs, {nulls} null, "
+                        f"{secs:.0f} s wall)",
+                        flush=True,
+                    )
     elif args.cmd == "checks":
         run_checks(args.which)
     else:

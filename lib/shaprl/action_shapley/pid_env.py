@@ -4,11 +4,13 @@ The agent's action is six numbers in ``[-1, 1]``: the gains ``(k_p, k_i, k_d)`` 
 two configuration dimensions, times ``GAIN = 0.5``. One step (one aggregation window):
 
 .. math::
-    a_t = \\mathrm{clip}_{[0,1]}\\big(a_{t-1} + K \\cdot [e_{t-1},\\ I_{t-1},\\ D_{t-1}]\\big),
+    a_t = \\mathrm{clip}_{[0,1]}\\big(a_{t-1} + \\mathrm{clip}_{\\pm m}(K \\cdot [e_{t-1},\\ I_{t-1},\\ D_{t-1}])\\big),
     \\qquad e = \\mathrm{clip}((thr - s) / thr, -1, 1),\\ I \\mathrel{+}= e,\\ D = e - e_{prev}
 
 and the next statistic ``s_t`` comes from the world model (training) or from the simulator
-(evaluation, :func:`evaluate_on_system`). Observation: ``(e, I / 3, D, a_1, a_2)``. The
+(evaluation, :func:`evaluate_on_system`); ``m`` is the case study's physical action step per
+window (``CaseStudy.max_step``, normalised: :attr:`~.case_studies.CaseStudy.step_limit`),
+documented in :mod:`.case_studies`. Observation: ``(e, I / 3, D, a_1, a_2)``. The
 episode ends when ``s_t`` is in the goal band; it is truncated after ``HORIZON`` steps.
 Training episodes start at configurations drawn uniformly from the box (each member from its
 own stream), so the agent learns a controller for the whole range its world model covers;
@@ -32,7 +34,7 @@ from .case_studies import CaseStudy
 from .world_model import RBFParams
 
 GAIN = 0.5
-HORIZON = 30
+HORIZON = 100  #: RL steps; never binds a converging all-data agent (notebook 20)
 I_MAX = 3.0
 OBS_DIM = 5
 ACT_DIM = 6
@@ -80,6 +82,7 @@ class BatchedPIDEnv:
         self.starts = starts
         self.episode = torch.arange(n_copies, device=dev).repeat(self.R, 1)  # (R, E)
         self.lo, self.hi = case.band
+        self.step_limit = torch.tensor(case.step_limit, dtype=torch.float32, device=dev)
         self.reset_all()
 
     def _predict(self, s: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,7 +133,10 @@ class BatchedPIDEnv:
         """
         gains = GAIN * action.clamp(-1.0, 1.0).view(self.R, self.E, 2, 3)
         pid = torch.stack([self.e, self.i, self.d], -1)[..., None, :]
-        self.a = (self.a + (gains * pid).sum(-1)).clamp(0.0, 1.0)
+        delta = torch.maximum(
+            torch.minimum((gains * pid).sum(-1), self.step_limit), -self.step_limit
+        )
+        self.a = (self.a + delta).clamp(0.0, 1.0)
         stat, rew = self._predict(self.s, self.a)
         done = (stat >= self.lo) & (stat <= self.hi)
         reward = torch.where(done, torch.zeros_like(rew), rew)
@@ -200,7 +206,8 @@ def evaluate_on_system(
             act = policy(torch.as_tensor(obs, dtype=torch.float32)[:, None])[:, 0].numpy()
         gains = GAIN * np.clip(act, -1, 1).reshape(r, 2, 3)
         pid = np.stack([e, i, d], -1)[:, None, :]
-        new_a = np.clip(a + (gains * pid).sum(-1), 0.0, 1.0)
+        limit = np.asarray(case.step_limit)
+        new_a = np.clip(a + np.clip((gains * pid).sum(-1), -limit, limit), 0.0, 1.0)
         a = np.where(active[:, None], new_a, a)
         # one shared noise draw per step, applied to every member's configuration
         step_rng = np.random.default_rng([noise_seed, t])

@@ -6,6 +6,15 @@ beside it (:mod:`shaprl.repro.data`: ``kind: utility``, ``schema_version``) with
 configuration, the digest of the traces it was built from, the utility code's fingerprint and
 the machine it ran on.
 
+**Schema version 2** (issue 17) adds the runs behind each utility: ``runs`` (R), ``failures``
+(runs that did not reach the goal), ``run_returns`` / ``run_success`` / ``run_convergence``
+(``;``-separated, run 0 first; run ``r`` used the agent seed
+:func:`~.utility.run_seed` ``(seed, r)`` for every subset). ``utility`` is
+:func:`~.utility.utility_from_runs` of them (:data:`~.utility.NULL_RULE`, our rule) and
+:func:`load_table` checks that it is. Version-1 tables (one agent per subset; the committed
+Kubernetes tables) stay readable: they are read as ``R = 1`` and their JSON is marked
+``legacy`` (made under the [0.9 thr, thr] band for every case, horizon 30, no action step).
+
 :func:`load_table` is the one way to read a table. Beyond the generic checks (header, types,
 unique masks) it checks that every ``subset`` label matches its ``mask``, that the masks lie in
 ``0 .. 2**n - 1``, that a table marked ``complete`` covers all of them exactly (partial tables,
@@ -48,9 +57,7 @@ from .utility import (
     AgentGame,
     budget_of,
     subset_label,
-    subset_seed,
     traces_digest,
-    train_and_evaluate,
 )
 from .world_model import SufficientStatistics
 
@@ -63,9 +70,73 @@ UTILITY = TableSchema(
         Column("subset", "str"),
         Column("utility", "float", empty=True),
         Column("convergence", "int"),
+        Column("runs", "int", since=2),
+        Column("failures", "int", since=2),
+        Column("run_returns", "str", since=2),
+        Column("run_success", "str", since=2),
+        Column("run_convergence", "str", since=2),
     ),
     key=("mask",),
+    versions=(1, 2),
 )
+LEGACY_GOAL = (
+    "legacy: made before issue 17 under the band [0.9 thr, thr] for every case study, "
+    "horizon 30, no action step, one agent (one evaluation episode) per subset"
+)
+
+
+def _join(values, fmt: str = "{:.10g}") -> str:
+    return ";".join(fmt.format(v) for v in values)
+
+
+def runs_frame(case: CaseStudy, outcomes: dict[int, dict]) -> pd.DataFrame:
+    """A schema-2 table from :func:`~.utility.multi_run_outcomes` (runs in order)."""
+    from .pid_env import HORIZON
+    from .utility import utility_from_runs
+
+    runs = sorted(outcomes)
+    masks = outcomes[runs[0]]["mask"]
+    ret = np.array([outcomes[r]["return"] for r in runs], dtype=float).T  # (masks, R)
+    ok = np.array([outcomes[r]["success"] for r in runs], dtype=bool).T
+    conv = np.array([outcomes[r]["convergence"] for r in runs], dtype=float).T
+    util, fails = utility_from_runs(ret, ok)
+    med = [
+        int(round(float(np.median(c[o])))) if o.any() and not np.isnan(u) else HORIZON + 1
+        for c, o, u in zip(conv, ok, util, strict=True)
+    ]
+    frame = pd.DataFrame(
+        {
+            "mask": masks,
+            "subset": [subset_label(case, int(m)) for m in masks],
+            "utility": util,
+            "convergence": med,  # median over the runs that reached the goal
+            "runs": len(runs),
+            "failures": fails.astype(int),
+            "run_returns": [_join(r) for r in ret],
+            "run_success": [_join(o.astype(int), "{}") for o in ok],
+            "run_convergence": [_join(c, "{:g}") for c in conv],
+        }
+    )
+    frame.attrs["compute_seconds"] = float(sum(outcomes[r].get("seconds", 0.0) for r in runs))
+    return frame
+
+
+def run_arrays(frame: pd.DataFrame, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-run returns and successes ``(2**n, R)`` by mask (a version-1 table: ``R = 1``,
+    success = non-null). Subsets absent from a partial table are null in every run."""
+    f = frame.sort_values("mask")
+    if "run_returns" not in f.columns:
+        ret = np.full((1 << n, 1), np.nan)
+        ret[f["mask"].to_numpy(), 0] = f["utility"].to_numpy()
+        return np.nan_to_num(ret), ~np.isnan(ret)
+    r = int(f["runs"].iloc[0])
+    ret = np.zeros((1 << n, r))
+    ok = np.zeros((1 << n, r), dtype=bool)
+    m = f["mask"].to_numpy()
+    ret[m] = np.array([[float(x) for x in s.split(";")] for s in f["run_returns"]])
+    ok[m] = np.array([[c == "1" for c in s.split(";")] for s in f["run_success"]])
+    return ret, ok
+
 
 #: fields of the JSON that describe the machine: a mismatch where they differ is a warning
 MACHINE_FIELDS = ("cpu_model", "cpu_capability", "torch", "mkl", "threads")
@@ -137,20 +208,61 @@ def build_table(
             "subset": [subset_label(case, int(m)) for m in masks],
             "utility": util,
             "convergence": [game.convergence[int(m)] for m in masks],
+            "runs": 1,
+            "failures": np.isnan(util).astype(int),
+            "run_returns": [_join([0.0 if np.isnan(u) else u]) for u in util],
+            "run_success": ["0" if np.isnan(u) else "1" for u in util],
+            "run_convergence": [str(game.convergence[int(m)]) for m in masks],
         }
     )
     frame.attrs["compute_seconds"] = game.compute_seconds
     return frame
 
 
-def save_table(frame: pd.DataFrame, case: CaseStudy, algo: str, seed: int, seconds: float) -> Path:
+def build_multi_table(
+    case: CaseStudy,
+    algo: str,
+    seed: int = 0,
+    runs: int | None = None,
+    episodes: int | None = None,
+    masks: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Schema-2 table of ``runs`` runs per subset (common random numbers, cached per run)."""
+    from .utility import EPISODES, RUNS, multi_run_outcomes
+
+    masks = np.arange(1 << case.n) if masks is None else np.asarray(masks)
+    out = multi_run_outcomes(case, algo, masks.tolist(), runs or RUNS, seed, episodes or EPISODES)
+    return runs_frame(case, out)
+
+
+def save_table(
+    frame: pd.DataFrame,
+    case: CaseStudy,
+    algo: str,
+    seed: int,
+    seconds: float,
+    episodes: int | None = None,
+) -> Path:
     """Write a table and its JSON description atomically (the caller holds the data lock)."""
+    from .pid_env import HORIZON
+    from .utility import NULL_RULE, episode_seeds, run_seed
+
     traces = load_traces(traces_path(case), case)
+    runs = int(frame["runs"].iloc[0])
+    multi = episodes is not None
     meta = {
         "case": case.key,
         "algorithm": algo,
         "seed": seed,
         "budget": budget_of(algo),
+        "goal": case.goal,
+        "band": list(case.band),
+        "max_step": list(case.max_step),
+        "horizon": HORIZON,
+        "runs": runs,
+        "agent_seeds": [run_seed(seed, r) for r in range(runs)] if multi else "subset_seed",
+        "episode_seeds": episode_seeds(seed, episodes) if multi else [EVAL_SEED],
+        "null_rule": NULL_RULE if multi else "the agent fails its objective (paper's rule)",
         "eval_seed": EVAL_SEED,
         "world_model": "fixed-basis RBF (5x5x5 grid, sigma 0.25) + ridge 0.1",
         "traces_sha256_16": traces_digest(traces),
@@ -205,6 +317,32 @@ def load_table(case: CaseStudy, algo: str, seed: int) -> tuple[pd.DataFrame, dic
                 f"(absent: {absent}{' ...' if len(absent) == 5 else ''})",
                 fix,
             )
+    if meta["schema_version"] < 2:
+        meta["goal"] = LEGACY_GOAL
+        meta["legacy"] = True
+    else:
+        from .utility import utility_from_runs
+
+        meta["legacy"] = False
+        ret, ok = run_arrays(frame, case.n)
+        util, fails = utility_from_runs(ret, ok)
+        m = frame["mask"].to_numpy()
+        got, want = frame["utility"].to_numpy(), util[m]
+        bad = (
+            (np.isnan(got) != np.isnan(want))
+            | (
+                np.abs(np.nan_to_num(got) - np.nan_to_num(want))
+                > 1e-6 * (1 + np.abs(np.nan_to_num(want)))
+            )
+            | (frame["failures"].to_numpy() != fails[m])
+        )
+        if bad.any():
+            line = int(np.flatnonzero(bad)[0]) + 2
+            raise fail(
+                path, line, "utility",
+                "utility / failures do not follow from run_returns and run_success "
+                f"under the null rule ({meta.get('null_rule', '?')})", fix,
+            )  # fmt: skip
     current = traces_digest(load_traces(traces_path(case), case))
     if meta.get("traces_sha256_16") != current:
         rel = f"{path.parent.name}/{path.name}"
@@ -235,29 +373,37 @@ def sample_seed(case: CaseStudy, metas: list[dict], frames: list[pd.DataFrame]) 
     h.update(library_fingerprint(UTILITY_CODE).encode())
     for meta, frame in zip(metas, frames, strict=True):
         h.update(f"{meta['algorithm']}:{meta['seed']}".encode())
-        h.update(
-            pd.util.hash_pandas_object(frame[["mask", "utility"]], index=False).to_numpy().tobytes()
-        )
+        cols = [c for c in ("mask", "utility", "run_returns", "run_success") if c in frame]
+        h.update(pd.util.hash_pandas_object(frame[cols], index=False).to_numpy().tobytes())
     return int(h.hexdigest()[:15], 16)
 
 
 def draw_sample(
     case: CaseStudy, algo: str, seeds: list[int], n_sample: int | None
-) -> list[tuple[int, int]]:
-    """``(seed, mask)`` pairs to re-check: a null and a non-null subset of each seed's table
-    where it has both, the rest uniform over all (seed, mask) pairs; ``None`` = every pair."""
+) -> list[tuple[int, int, int]]:
+    """``(seed, mask, run)`` cells to re-check: a failed and a successful run of each seed's
+    table where it has both, the rest uniform over all cells; ``None`` = every cell."""
     loaded = [load_table(case, algo, s) for s in seeds]
     frames = [f for f, _ in loaded]
-    pairs_all = [(s, int(m)) for s, f in zip(seeds, frames, strict=True) for m in f["mask"]]
-    if n_sample is None or n_sample >= len(pairs_all):
-        return pairs_all
-    rng = np.random.default_rng(sample_seed(case, [m for _, m in loaded], frames))
-    pick: list[tuple[int, int]] = []
+    cells_all, failed = [], []
     for s, f in zip(seeds, frames, strict=True):
-        for part in (f[f.utility.isna()], f[f.utility.notna()]):
-            if len(part) and len(pick) < n_sample:
-                pick.append((s, int(part["mask"].iloc[rng.integers(len(part))])))
-    rest = [p for p in pairs_all if p not in pick]
+        ret, ok = run_arrays(f, case.n)
+        for m in f["mask"].astype(int):
+            for r in range(ok.shape[1]):
+                cells_all.append((s, int(m), r))
+                failed.append(not ok[m, r])
+    if n_sample is None or n_sample >= len(cells_all):
+        return cells_all
+    rng = np.random.default_rng(sample_seed(case, [m for _, m in loaded], frames))
+    pick: list[tuple[int, int, int]] = []
+    for s in seeds:
+        for want in (True, False):
+            part = [
+                c for c, bad in zip(cells_all, failed, strict=True) if c[0] == s and bad == want
+            ]
+            if part and len(pick) < n_sample:
+                pick.append(part[rng.integers(len(part))])
+    rest = [c for c in cells_all if c not in pick]
     extra = min(n_sample - len(pick), len(rest))
     if extra > 0:
         pick += [rest[i] for i in rng.choice(len(rest), size=extra, replace=False)]
@@ -265,54 +411,103 @@ def draw_sample(
 
 
 def recompute(
-    case: CaseStudy, algo: str, pairs: list[tuple[int, int]], chunk: int = 1024
-) -> np.ndarray:
-    """Utilities of ``(seed, mask)`` pairs with the table's agent seeds, one padded batch per
-    ``chunk`` pairs (padding makes a member's agent independent of the batch it is in)."""
+    case: CaseStudy,
+    algo: str,
+    cells: list[tuple[int, int, int]],
+    episodes: int,
+    chunk: int = 1024,
+    per_subset_seeds: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-run return and success of ``(seed, mask, run)`` cells with the table's agent and
+    episode seeds, one padded batch per base seed and ``chunk`` cells (padding makes a
+    member's agent independent of the batch it is in). ``per_subset_seeds``: single-run
+    tables built by :func:`build_table` (agent seed :func:`~.utility.subset_seed`, one
+    episode with :data:`~.utility.EVAL_SEED`)."""
+    from .utility import (
+        EVAL_SEED,
+        episode_seeds,
+        evaluate_episodes,
+        run_seed,
+        subset_seed,
+        train_agents,
+    )
+
     traces = load_traces(traces_path(case), case)
     stats = SufficientStatistics(traces)
-    out = []
-    for i in range(0, len(pairs), chunk):
-        part = pairs[i : i + chunk]
-        masks = np.array([m for _, m in part], dtype=np.int64)
-        seeds = [subset_seed(s, m) for s, m in part]
-        out.append(train_and_evaluate(case, stats.fit(masks), algo, seeds)["utility"])
-    return np.concatenate(out) if out else np.zeros(0)
+    ret, ok = np.zeros(len(cells)), np.zeros(len(cells), dtype=bool)
+    for seed in sorted({c[0] for c in cells}):
+        idx = [i for i, c in enumerate(cells) if c[0] == seed]
+        for j in range(0, len(idx), chunk):
+            part = idx[j : j + chunk]
+            masks = np.array([cells[i][1] for i in part], dtype=np.int64)
+            params = stats.fit(masks)
+            if per_subset_seeds:
+                agent_seeds = [subset_seed(seed, cells[i][1]) for i in part]
+                eps = [EVAL_SEED]
+            else:
+                agent_seeds = [run_seed(seed, cells[i][2]) for i in part]
+                eps = episode_seeds(seed, episodes)
+            policy = train_agents(case, params, algo, agent_seeds)
+            ev = evaluate_episodes(case, policy, policy.n_members, eps)
+            ret[part] = ev["reward"][: len(part)].mean(1)
+            ok[part] = ev["success"][: len(part)].all(1) & np.asarray(params.valid, bool)
+            if per_subset_seeds:  # build_table stores 0.0 as a failed agent's return
+                ret[part] = np.where(ok[part], ret[part], 0.0)
+    return ret, ok
 
 
 def recheck_tables(
     case: CaseStudy, algo: str, seeds: list[int] | None = None, n_sample: int | None = 4
 ) -> pd.DataFrame:
-    """Recompute a sample of the committed ``(seed, mask)`` utilities and compare.
+    """Recompute a sample of the committed ``(seed, mask, run)`` cells and compare.
 
-    Returns one row per checked pair (committed, recomputed, agree) with a ``note``. Traces
-    that changed are refused earlier, by :func:`load_table`. A disagreement on the machine
-    that made the table (same CPU model, vector capability, torch/MKL version and thread count)
-    raises :class:`RuntimeError` naming the cause: the utility code changed since the table was
-    made, or, with the same code, a determinism bug. On another machine (or one the table did
-    not record) the rows carry a warning in ``note`` instead: floating-point rounding differs
-    between CPUs and RL training amplifies it into different agents, so a mismatch there cannot
-    be attributed (measured: tables made on the development machine of issue 8 differ on this
-    one in up to 37 of 64 database-tuning subsets).
+    Returns one row per checked cell (committed and recomputed run return and success,
+    agree) with a ``note``. Traces that changed are refused earlier, by :func:`load_table`.
+    Version-1 (legacy) tables were made under another goal and utility: they are not
+    recomputed; their rows say so (``agree`` False, note ``legacy``). A disagreement on the
+    machine that made the table (same CPU model, vector capability, torch/MKL version and
+    thread count) raises :class:`RuntimeError` naming the cause: the utility code changed
+    since the table was made, or, with the same code, a determinism bug. On another machine
+    (or one the table did not record) the rows carry a warning in ``note`` instead:
+    floating-point rounding differs between CPUs and RL training amplifies it into different
+    agents, so a mismatch there cannot be attributed.
     """
     seeds = committed_seeds(case, algo) if seeds is None else list(seeds)
-    pairs = draw_sample(case, algo, seeds, n_sample)
     metas = {s: load_table(case, algo, s) for s in seeds}
+    legacy = [s for s in seeds if metas[s][1].get("legacy")]
+    if legacy:
+        frame = pd.DataFrame(
+            {
+                "algorithm": algo,
+                "seed": legacy,
+                "mask": -1,
+                "run": -1,
+                "subset": "",
+                "committed": np.nan,
+                "recomputed": np.nan,
+                "agree": False,
+                "note": "legacy: " + LEGACY_GOAL.split(": ", 1)[1] + "; not recomputed",
+            }
+        )
+        frame.attrs["seconds"] = 0.0
+        return frame
+    cells = draw_sample(case, algo, seeds, n_sample)
+    episodes = {len(metas[s][1]["episode_seeds"]) for s in seeds}
     t0 = time.perf_counter()
-    fresh = recompute(case, algo, pairs)
+    single = any(metas[s][1].get("agent_seeds") == "subset_seed" for s in seeds)
+    fresh_ret, fresh_ok = recompute(case, algo, cells, max(episodes), per_subset_seeds=single)
     seconds = time.perf_counter() - t0
-    old = np.array([metas[s][0].set_index("mask").at[m, "utility"] for s, m in pairs], dtype=float)
-    same_null = np.isnan(old) == np.isnan(fresh)
-    close = np.isnan(old) | (
-        np.abs(np.nan_to_num(old) - np.nan_to_num(fresh))
-        <= TABLE_TOLERANCE * (1 + np.abs(np.nan_to_num(old)))
+    arrays = {s: run_arrays(metas[s][0], case.n) for s in seeds}
+    old_ret = np.array([arrays[s][0][m, r] for s, m, r in cells], dtype=float)
+    old_ok = np.array([arrays[s][1][m, r] for s, m, r in cells], dtype=bool)
+    agree = (old_ok == fresh_ok) & (
+        np.abs(old_ret - fresh_ret) <= TABLE_TOLERANCE * (1 + np.abs(old_ret))
     )
-    agree = same_null & close
     here = machine()
     code = library_fingerprint(UTILITY_CODE)
     notes = []
     problems = []
-    for (s, m), ok in zip(pairs, agree, strict=True):
+    for i, ((s, m, r), ok) in enumerate(zip(cells, agree, strict=True)):
         meta = metas[s][1]
         if ok:
             notes.append("")
@@ -328,25 +523,29 @@ def recheck_tables(
             continue
         if code_changed:
             problems.append(
-                f"{name} mask {m}: the utility code changed since the table was made "
+                f"{name} mask {m} run {r}: the utility code changed since the table was made "
                 f"(fingerprint {meta.get('code_fingerprint')} -> {code}); regenerate it with "
                 f"`make {regenerate_target(case)}`"
             )
             notes.append("code changed")
             continue
         problems.append(
-            f"{name} mask {m}: recomputed {fresh[pairs.index((s, m))]!r} != committed "
-            f"{old[pairs.index((s, m))]!r} with the same code, traces and machine: a determinism bug"
+            f"{name} mask {m} run {r}: recomputed {fresh_ret[i]!r} (goal {bool(fresh_ok[i])}) != "
+            f"committed {old_ret[i]!r} (goal {bool(old_ok[i])}) with the same code, traces and "
+            "machine: a determinism bug"
         )
         notes.append("mismatch")
     frame = pd.DataFrame(
         {
             "algorithm": algo,
-            "seed": [s for s, _ in pairs],
-            "mask": [m for _, m in pairs],
-            "subset": [subset_label(case, m) for _, m in pairs],
-            "committed": old,
-            "recomputed": fresh,
+            "seed": [s for s, _, _ in cells],
+            "mask": [m for _, m, _ in cells],
+            "run": [r for _, _, r in cells],
+            "subset": [subset_label(case, m) for _, m, _ in cells],
+            "committed": old_ret,
+            "recomputed": fresh_ret,
+            "committed_goal": old_ok,
+            "recomputed_goal": fresh_ok,
             "agree": agree,
             "note": notes,
         }
@@ -359,13 +558,18 @@ def recheck_tables(
 
 def recheck_summary(frame: pd.DataFrame) -> str:
     """One line listing the checked subsets for the claims ledger."""
+    if frame["note"].str.startswith("legacy").all():
+        return "legacy tables (" + LEGACY_GOAL + "): not recomputed with this code"
     parts = [
-        f"{a} seed {s}: {','.join(str(m) for m in g['mask'])}"
+        f"{a} seed {s}: {','.join(f'{m}/r{r}' for m, r in zip(g['mask'], g['run'], strict=True))}"
         for (a, s), g in frame.groupby(["algorithm", "seed"], sort=True)
     ]
     warned = int(frame["note"].str.startswith("warning").sum())
     tail = f"; {warned} made on another machine differ (warning)" if warned else ""
-    return f"{int(frame['agree'].sum())}/{len(frame)} recomputed subsets agree (masks {'; '.join(parts)}){tail}"
+    return (
+        f"{int(frame['agree'].sum())}/{len(frame)} recomputed (subset, run) cells agree "
+        f"(mask/run {'; '.join(parts)}){tail}"
+    )
 
 
 # --- committed checks (budget sweep, SB3 reference, world-model agreement) ----------------------
@@ -399,6 +603,17 @@ CHECKS: dict[str, TableSchema] = {
         _F("sb3_null_fraction"),
         _B("same_verdict"),
         key=("case", "algo", "mask"),
+    ),  # fmt: skip
+    "budget_plateau": check_schema(
+        _C("case"),
+        _C("algo"),
+        _I("steps"),
+        _I("run"),
+        _F("system_return"),
+        _B("success"),
+        _F("convergence"),
+        _F("seconds"),
+        key=("case", "algo", "steps", "run"),
     ),  # fmt: skip
     "world_model_agreement": check_schema(
         _C("case"),
@@ -458,6 +673,9 @@ __all__ = [
     "recheck_summary",
     "recheck_tables",
     "regenerate_target",
+    "run_arrays",
+    "runs_frame",
+    "build_multi_table",
     "save_table",
     "table_path",
     "tables_dir",

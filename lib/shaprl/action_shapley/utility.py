@@ -13,6 +13,13 @@ written atomically) and chunks run through ``joblib.Parallel`` (switch the backe
 ``joblib.parallel_config`` for Dask or Ray). A GPU is used when present. Each subset's agent
 has its own seed, derived from ``(seed, mask)`` alone, and its own random stream, so a
 subset's utility does not depend on the chunk it was computed in.
+
+**The multi-run utility (issue 17)** of the committed small-case tables estimates an
+expectation instead: :data:`RUNS` training runs per subset, run ``r`` with the agent seed
+:func:`run_seed` ``(seed, r)`` for *every* subset (common random numbers), each agent
+evaluated in :data:`EPISODES` episodes whose noise seeds (:func:`episode_seeds`) are shared by
+all subsets and runs; ``U(d)`` follows :data:`NULL_RULE` (our rule, not the paper's).
+:func:`multi_run_outcomes` caches every run separately, so a regeneration resumes.
 """
 
 from __future__ import annotations
@@ -331,3 +338,205 @@ def world_model_agreement(
             "mean_abs_prediction_gap": gap,
         }
     )
+
+
+# --- the multi-run utility (issue 17): an estimate of an expectation ---------------------------
+#: training runs per subset and evaluation episodes per run of the committed small-case tables
+RUNS = 10
+EPISODES = 5
+#: the null rule of the multi-run utility -- OURS, not the paper's (the paper's rule is per
+#: agent: U(d) is null when that agent fails its objective; its 25 episodes belong to §4.2's
+#: validation, not to U(d)): a run *reaches the goal* when its agent reaches it in every one of
+#: its evaluation episodes; U(d) = mean system return of the runs that reach the goal, and U(d)
+#: is null when more than half of the runs fail.
+NULL_RULE = (
+    "ours: a run reaches the goal when its agent reaches it in every evaluation episode; "
+    "U(d) = mean system return (over its episodes) of the runs that reach the goal; "
+    "U(d) is null when more than half of the runs fail"
+)
+
+
+def run_seed(base_seed: int, run: int) -> int:
+    """Agent seed of run ``run``: the same for every subset (common random numbers), so the
+    marginal ``U(d + k) - U(d)`` of one run differs by the data only, not by the seed."""
+    ss = np.random.SeedSequence([int(base_seed), int(run), 1717])
+    return int(ss.generate_state(1)[0] % (2**31 - 8))
+
+
+def episode_seeds(base_seed: int, episodes: int = EPISODES) -> list[int]:
+    """Noise seeds of the evaluation episodes, shared by every subset and run."""
+    return [EVAL_SEED + 1000 * int(base_seed) + j for j in range(episodes)]
+
+
+def evaluate_episodes(case: CaseStudy, policy, n_members: int, seeds: list[int]) -> dict:
+    """:func:`~.pid_env.evaluate_on_system` once per episode seed: ``(members, episodes)``."""
+    outs = [evaluate_on_system(case, policy, n_members, s) for s in seeds]
+    return {k: np.stack([o[k] for o in outs], 1) for k in ("reward", "convergence", "success")}
+
+
+def run_outcomes(
+    case: CaseStudy,
+    traces: Traces,
+    algo: str,
+    masks: list[int],
+    runs: list[int],
+    base_seed: int = 0,
+    episodes: int = EPISODES,
+    budget=None,
+) -> dict[int, dict[str, list]]:
+    """Train one agent per (run, subset) -- agent seed :func:`run_seed` (run), the same for
+    every subset -- all in one padded batch, and evaluate each on the shared episode seeds.
+
+    Returns per run: ``mask``, ``return`` (mean system return over the episodes),
+    ``success`` (goal reached in every episode, :data:`NULL_RULE`), ``convergence`` (mean
+    steps over the episodes; ``HORIZON + 1`` for an episode that never converges), and the
+    compute ``seconds`` charged to the run.
+    """
+    masks = [int(m) for m in masks]
+    all_masks = np.array([m for _ in runs for m in masks], dtype=np.int64)
+    seeds = [run_seed(base_seed, r) for r in runs for _ in masks]
+    t0 = time.perf_counter()
+    params = SufficientStatistics(traces).fit(all_masks)
+    policy = train_agents(case, params, algo, seeds, None, budget)
+    ev = evaluate_episodes(case, policy, policy.n_members, episode_seeds(base_seed, episodes))
+    seconds = (time.perf_counter() - t0) / len(runs)
+    valid = np.asarray(params.valid, dtype=bool)
+    k = len(masks)
+    out = {}
+    for i, r in enumerate(runs):
+        sl = slice(i * k, (i + 1) * k)
+        out[r] = {
+            "mask": masks,
+            "return": ev["reward"][sl].mean(1).tolist(),
+            "success": (ev["success"][sl].all(1) & valid[sl]).tolist(),
+            "convergence": ev["convergence"][sl].mean(1).tolist(),
+            "seconds": seconds,
+        }
+    return out
+
+
+def _runs_config(case_key, traces, algo, base_seed, run, masks, episodes) -> dict:
+    return {
+        "case": case_key,
+        "algo": algo,
+        "base_seed": base_seed,
+        "run": run,
+        "agent_seed": run_seed(base_seed, run),
+        "episodes": episode_seeds(base_seed, episodes),
+        "budget": budget_of(algo),
+        "masks": [int(m) for m in masks],
+        "traces": traces_digest(traces),
+        "world_model": "fixed-basis",
+    }
+
+
+def multi_run_outcomes(
+    case: CaseStudy,
+    algo: str,
+    masks: list[int],
+    runs: int = RUNS,
+    base_seed: int = 0,
+    episodes: int = EPISODES,
+    traces: Traces | None = None,
+    group: int | None = None,
+    use_cache: bool = True,
+) -> dict[int, dict[str, list]]:
+    """Outcomes of ``runs`` runs of every subset in ``masks``, cached per run (resumable).
+
+    Runs not yet cached are trained ``group`` at a time in one batch (default: as many as
+    keep the batch at about 1,024 agents).
+    """
+    traces = traces if traces is not None else load_traces(traces_path(case), case)
+    masks = [int(m) for m in masks]
+    group = group or max(1, 1024 // max(1, len(masks)))
+    cfg = {
+        r: _runs_config(case.key, traces, algo, base_seed, r, masks, episodes) for r in range(runs)
+    }
+    from ..repro.cache import is_cached
+
+    todo = [
+        r for r in range(runs)
+        if not (use_cache and is_cached("action_shapley_runs", cfg[r], UTILITY_CODE))
+    ]  # fmt: skip
+    out: dict[int, dict] = {}
+    for i in range(0, len(todo), group):
+        part = todo[i : i + group]
+        res = run_outcomes(case, traces, algo, masks, part, base_seed, episodes)
+        for r in part:
+            out[r] = cached(
+                "action_shapley_runs", cfg[r], lambda r=r, res=res: res[r], enabled=use_cache,
+                code=UTILITY_CODE,
+            )  # fmt: skip
+    for r in range(runs):
+        if r not in out:
+            out[r] = cached(
+                "action_shapley_runs", cfg[r], lambda: None, enabled=True, code=UTILITY_CODE
+            )
+    return out
+
+
+def utility_from_runs(returns: np.ndarray, success: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``U`` and failure counts from per-run arrays ``(..., R)`` under :data:`NULL_RULE`."""
+    returns = np.asarray(returns, dtype=float)
+    success = np.asarray(success, dtype=bool)
+    runs = success.shape[-1]
+    fails = runs - success.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(success, returns, 0.0).sum(-1) / success.sum(-1)
+    return np.where(2 * fails > runs, np.nan, mean), fails
+
+
+def plateau_sweep(case: CaseStudy, algo: str, steps: list[int], runs: int = 5) -> pd.DataFrame:
+    """All-data agents of ``runs`` runs at each training budget (batched agents), evaluated
+    on the shared episodes: the budget-plateau check of issue 17 (:func:`plateau_budget`)."""
+    from dataclasses import replace
+
+    from .batched_agents import PPO_BUDGET, SAC_BUDGET
+
+    traces = load_traces(traces_path(case), case)
+    rows = []
+    for total in steps:
+        budget = replace(SAC_BUDGET if algo == "sac" else PPO_BUDGET, total_steps=int(total))
+        t0 = time.perf_counter()
+        res = run_outcomes(
+            case, traces, algo, [(1 << case.n) - 1], list(range(runs)), budget=budget
+        )
+        secs = (time.perf_counter() - t0) / runs
+        rows += [
+            {
+                "case": case.key,
+                "algo": algo,
+                "steps": int(total),
+                "run": r,
+                "system_return": res[r]["return"][0],
+                "success": bool(res[r]["success"][0]),
+                "convergence": res[r]["convergence"][0],
+                "seconds": secs,
+            }
+            for r in range(runs)
+        ]
+    return pd.DataFrame(rows)
+
+
+def plateau_budget(sweep: pd.DataFrame, tolerance: float = 0.10) -> pd.DataFrame:
+    """Per (case, algorithm): the smallest budget at which every run succeeds on all data and
+    the mean system return is within ``tolerance`` (relative) of the largest budget's."""
+    out = []
+    for (case, algo), g in sweep.groupby(["case", "algo"], sort=False):
+        by = g.groupby("steps").agg(
+            all_succeed=("success", "all"), mean_return=("system_return", "mean")
+        )
+        top = by["mean_return"].iloc[-1]
+        ok = by["all_succeed"] & (
+            (by["mean_return"] - top).abs() <= tolerance * max(abs(top), 1e-9)
+        )
+        out.append(
+            {
+                "case": case,
+                "algo": algo,
+                "budgets": ",".join(str(s) for s in by.index),
+                "plateau budget": int(by.index[ok.to_numpy()][0]) if ok.any() else None,
+                "mean return at largest": float(top),
+            }
+        )
+    return pd.DataFrame(out)

@@ -51,11 +51,13 @@ def fail(
 @dataclass(frozen=True)
 class Column:
     """One column of a schema: ``type`` is ``int``, ``float``, ``bool`` or ``str``;
-    ``empty`` allows an empty cell (read as NaN / None)."""
+    ``empty`` allows an empty cell (read as NaN / None); ``since`` is the first schema version
+    that has the column (a table of an older version is read without it)."""
 
     name: str
     type: str
     empty: bool = False
+    since: int = 1
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,8 @@ def read_table(path: str | Path, schema: TableSchema, fix: str) -> tuple[pd.Data
     if not rows:
         raise fail(path, 1, "header", "empty file", fix)
     header = [h.strip() for h in rows[0]]
-    missing = [c.name for c in schema.columns if c.name not in header]
+    version = meta["schema_version"]
+    missing = [c.name for c in schema.columns if c.since <= version and c.name not in header]
     if missing:
         raise fail(path, 1, "header", f"missing column(s) {missing}; got {header}", fix)
     if len(set(header)) != len(header):
@@ -210,6 +213,8 @@ def read_table(path: str | Path, schema: TableSchema, fix: str) -> tuple[pd.Data
             seen[k] = line
     frame = pd.DataFrame(data, columns=header)
     for c in schema.columns:
+        if c.name not in frame.columns:
+            continue
         if c.type == "int" and not c.empty:
             frame[c.name] = frame[c.name].astype("int64")
         elif c.type in ("float", "int"):

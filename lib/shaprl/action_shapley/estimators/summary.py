@@ -505,3 +505,33 @@ def sampled_printed_vs_corrected(
         "printed picks": top(printed),
     }
     return out, info
+
+
+def banzhaf_beside_shapley(
+    label: str, game: TableGame, reference: ActionShapleyResult
+) -> pd.DataFrame:
+    """Exact Banzhaf values beside exact Action Shapley, per point, with both rankings.
+
+    The two values are of **different games**: Action Shapley (Eq. 1) values the table with
+    null pairs *dropped*; Banzhaf needs a number for every subset, so it values the penalty
+    game, every null replaced by the worst non-null utility of the table
+    (:func:`~.baselines.worst_utility_penalty`). ``rank`` 1 is the highest value; ``rank
+    differs`` marks the points whose two ranks differ.
+    """
+    from .baselines import PenaltyGame, exact_banzhaf, worst_utility_penalty
+
+    penalised = PenaltyGame(game, worst_utility_penalty(game))
+    bz = exact_banzhaf(penalised)
+    out = pd.DataFrame(
+        {
+            "case study": label,
+            "point": list(game.names),
+            "Action Shapley (nulls dropped)": reference.values,
+            "Banzhaf (null -> worst utility)": bz,
+            "penalty": penalised.penalty,
+        }
+    )
+    out["rank AS"] = out["Action Shapley (nulls dropped)"].rank(ascending=False, method="min")
+    out["rank Banzhaf"] = out["Banzhaf (null -> worst utility)"].rank(ascending=False, method="min")
+    out["rank differs"] = out["rank AS"] != out["rank Banzhaf"]
+    return out
