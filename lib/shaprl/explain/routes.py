@@ -49,7 +49,7 @@ MANY_STATES = 500
 AMORTISED_KINDS = ("behaviour", "prediction")  # what FastSVERLExplainer trains models for
 CHECK_STATES = 8  #: held-out states on which amortised values are checked against Monte Carlo
 MAX_RMS_Z = 3.0  #: agreement worse than this (RMS z over the checked entries) fails the check
-AMORTISED_DEFAULTS = {"n_runs": 3, "mask_value": "auto"}
+AMORTISED_DEFAULTS = {"n_runs": 3, "mask_value": "auto"}  # n_runs: also the explainer's own
 
 
 def as_agent(agent, env=None) -> AgentFunctions:
@@ -286,7 +286,8 @@ def explain_agent(
     amortised_options:
         Keyword arguments of ``FastSVERLExplainer`` (buffer size, updates, runs) for the
         amortised route, which explains behaviour and prediction. Defaults here: ``n_runs=3``
-        (standard errors across runs) and ``mask_value="auto"`` (chosen from the observations).
+        (standard errors across runs; the explainer's default too) and ``mask_value="auto"``
+        (chosen from the observations).
         The amortised result reports its own accuracy in ``info["self_check"]`` (see
         :func:`amortised_self_check`); ``route="auto"`` keeps it only when the check passes.
     """

@@ -88,7 +88,9 @@ class FastSVERLExplainer:
     hidden, characteristic_updates, shapley_updates, batch_size, learning_rate:
         Model size and training budget (the authors' Mastermind-222 settings by default).
     n_runs:
-        Seeded runs trained together; ``> 1`` gives standard errors.
+        Seeded runs trained together; ``> 1`` gives standard errors. Default 3, as the
+        front door's amortised route: the runs are one batched model, so on the CPU three
+        cost about what one does (CartPole, 2 x 1,000 updates per kind: 6.3 s vs 6.4 s).
     mask_value:
         Stands for an unknown feature; must lie outside the observations' values. ``"auto"``:
         chosen from the collected observations (just below their smallest value, so it is
@@ -113,7 +115,7 @@ class FastSVERLExplainer:
         shapley_updates: int = 3_000,
         batch_size: int = 128,
         learning_rate: float = 2.5e-4,
-        n_runs: int = 1,
+        n_runs: int = 3,
         seed: int = 0,
         mask_value: float | str = MASK_VALUE,
         feature_names: Sequence[str] | None = None,

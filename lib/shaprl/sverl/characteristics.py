@@ -218,25 +218,32 @@ def conditional_shapley_values(
     weights = np.asarray(weights, float)
     targets = np.asarray(targets, float).reshape(len(weights), -1)
     columns = np.column_stack([weights, weights[:, None] * targets])  # (N, 1 + m)
+    width = columns.shape[1]
     members = (np.arange(n)[:, None] >> np.arange(n_features)[None, :]) & 1  # (2**F, F)
     sizes = members.sum(axis=1)
     w = np.concatenate([[0.0], marginal_weights(n_features), [0.0]])  # w[k + 1] = w(k)
     alpha = w[sizes] + w[sizes + 1]  # phi_i = sum_{S ∋ i} a(|S|) v(S) - sum_S w(|S|) v(S)
     beta = w[sizes + 1]
-    members_t = np.ascontiguousarray((members * alpha[:, None]).T)  # (F, 2**F)
-    bits = np.int64(1) << np.arange(n_features, dtype=np.int64)
+    coef = np.vstack([(members * alpha[:, None]).T, beta[None, :]])  # (F + 1, 2**F)
+    # a support row with coalition mask M fills table row M, i.e. flat entries M * width + j
+    # (one bincount for all columns); masks as a float product (exact below 2**53)
+    bits = float(width) * (1 << np.arange(n_features)).astype(float)
+    offsets = np.arange(width, dtype=np.int64)
+    flat_columns = columns.ravel()
     out = np.empty((len(states), n_features, targets.shape[1]))
-    table = np.empty((n, columns.shape[1]))
     for k, x in enumerate(np.asarray(states)):
-        masks = (support_features == x[None, :]).astype(np.int64) @ bits
-        if not np.any((masks == n - 1) & (weights > 0)):
+        agree = support_features == x[None, :]
+        index = (agree.astype(float) @ bits).astype(np.int64)
+        if not np.any(agree.all(axis=1) & (weights > 0)):
             raise ValueError(
                 f"explained state {tuple(np.asarray(x).tolist())} is outside the steady-state "
                 "support: the conditional characteristic is undefined there"
             )
-        for j in range(columns.shape[1]):
-            table[:, j] = np.bincount(masks, weights=columns[:, j], minlength=n)
+        table = np.bincount(
+            (index[:, None] + offsets).ravel(), weights=flat_columns, minlength=n * width
+        ).reshape(n, width)
         superset_sums(table)
-        values = table[:, 1:] / table[:, :1]
-        out[k] = members_t @ values - beta @ values
+        table[:, 1:] /= table[:, :1]  # v(S) = E[target | s_S = x_S]
+        sums = coef @ table[:, 1:]
+        out[k] = sums[:n_features] - sums[n_features]
     return out
