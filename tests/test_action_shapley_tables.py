@@ -165,3 +165,23 @@ def test_the_recheck_sample_moves_when_a_table_changes(copied):
     frame.loc[0, "run_returns"] = ";".join([f"{float(runs[0]) - 1.0:.10g}", *runs[1:]])
     frame.to_csv(copied, index=False)
     assert draw_sample(VM_RIGHT_SIZING, "ppo", [0], 6) != before
+
+
+def test_the_sb3_check_reads_its_verdict_columns_as_booleans():
+    from shaprl.action_shapley.tables import load_check
+
+    ref = load_check("sb3_reference")
+    for col in ("same_verdict", "inside_sb3_spread", "sb3_majority_null"):
+        assert ref[col].dtype == bool, col
+    assert f"{int(ref.inside_sb3_spread.sum())}/{len(ref)}" == "7/8"  # not 'TrueTrue...'
+
+
+def test_degeneracy_counts_the_common_utility_of_load_balancing():
+    from shaprl.action_shapley.analysis import degeneracy
+    from shaprl.action_shapley.case_studies import case_study
+
+    lb = degeneracy(case_study("load_balancing"))
+    assert (lb["distinct non-null utilities"] < 0.2 * lb["non-null subsets"]).all()
+    assert (lb["most common utility"].round(2) == -135.44).all()
+    vm = degeneracy(VM_RIGHT_SIZING)
+    assert (vm["distinct non-null utilities"] == vm["non-null subsets"]).all()

@@ -12,6 +12,10 @@
   for every algorithm and seed, indispensable points marked ("ind.", Tables 1 and 3).
 * :func:`congruence` -- SAC-PID vs PPO-PID: Spearman rank correlation of the seed-mean values
   of the dispensable points and the largest absolute difference.
+* :func:`degeneracy` -- how many distinct utilities the non-null subsets take and how many
+  subsets and successful runs sit at the most common one: a game whose successful agents all
+  follow one trajectory (Eq. 1 drops null pairs, so equal non-null utilities give value 0 and
+  every non-zero value comes from the few subsets off that trajectory).
 * :func:`kubernetes_values`, :func:`sample_vs_exact` -- the stratified-sample estimate of
   Eq. 1 (two pairs per point and size) and how far it is from the exact values.
 """
@@ -86,6 +90,50 @@ def values_frame(case: CaseStudy, algos=("sac", "ppo"), seeds=(0,)) -> pd.DataFr
                         "U(D)": table[-1],
                     }
                 )
+    return pd.DataFrame(rows)
+
+
+def degeneracy(
+    case: CaseStudy, algos=("sac", "ppo"), seed: int = 0, decimals: int = 2
+) -> pd.DataFrame:
+    """Is the game degenerate? One row per algorithm.
+
+    Counts the distinct non-null utilities (rounded to ``decimals``), the subsets and the
+    successful runs at the most common utility / run return, and names the non-null subsets
+    off it. Eq. 1 drops every pair with a null side, so a game whose non-null utilities are
+    all equal has every value 0: its non-zero values come only from the subsets off the
+    common utility.
+    """
+    rows = []
+    for algo in algos:
+        frame, _ = load_table(case, algo, seed)
+        frame = frame.sort_values("mask")
+        table = frame["utility"].to_numpy(dtype=float)
+        ok = ~np.isnan(table)
+        rounded = np.round(table[ok], decimals)
+        values, counts = np.unique(rounded, return_counts=True)
+        mode = float(values[np.argmax(counts)])
+        returns = np.array(
+            [float(x) for r in frame["run_returns"] for x in str(r).split(";")], dtype=float
+        )
+        success = np.array(
+            [x.strip() in ("1", "True") for r in frame["run_success"] for x in str(r).split(";")]
+        )
+        off = frame["subset"].to_numpy()[ok][rounded != mode]
+        phi = exact_action_shapley(TableGame(table, case.points))
+        rows.append(
+            {
+                "algorithm": algo,
+                "non-null subsets": int(ok.sum()),
+                "distinct non-null utilities": int(len(values)),
+                "most common utility": mode,
+                "subsets at it": int(counts.max()),
+                "subsets off it": " ".join(str(x) for x in off),
+                "successful runs": int(success.sum()),
+                "successful runs at it": int((np.round(returns[success], decimals) == mode).sum()),
+                "max |value|": float(np.nanmax(np.abs(phi))),
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -602,6 +602,8 @@ CHECKS: dict[str, TableSchema] = {
         _S("sb3_utilities"),
         _F("sb3_null_fraction"),
         _B("same_verdict"),
+        _B("sb3_majority_null"),
+        _B("inside_sb3_spread"),
         key=("case", "algo", "mask"),
     ),  # fmt: skip
     "budget_plateau": check_schema(
