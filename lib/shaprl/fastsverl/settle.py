@@ -25,7 +25,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -230,15 +230,44 @@ def run_chunk(name: str, device: str = "cpu") -> Path:
         return write_table(frame, path(name), meta, CURVE)
 
 
+def code_warning(metas: dict[str, dict[str, Any]]) -> str:
+    """A warning naming the chunks (name -> JSON) made by other code than the current one.
+
+    The chunk JSON records :func:`~shaprl.repro.cache.library_fingerprint` of :data:`CODE`
+    when the chunk started. A different fingerprint now means the code that made the numbers
+    is not the code being run: the chunk may still be right (the edit may not touch its
+    computation; the quick profile's :func:`prefix_check` re-runs a prefix), but a claim
+    decided by it says so instead of using it silently. ``""`` when every chunk matches.
+    """
+    from ..repro.cache import library_fingerprint
+
+    now = library_fingerprint(CODE)
+    old = {n: m.get("code_fingerprint") for n, m in metas.items()}
+    stale = {n: f for n, f in old.items() if f != now}
+    if not stale:
+        return ""
+    made = ", ".join(f"{n} by code {f or 'not recorded'}" for n, f in stale.items())
+    return (
+        f"warning: committed run made with other code than the current one ({made}; now "
+        f"{now}): its numbers are not re-checked by this code beyond the prefix check. "
+        f"Fix: python -m shaprl.fastsverl.settle --force --chunks {','.join(stale)}"
+    )
+
+
 def load(name: str) -> tuple[pd.DataFrame, dict[str, Any], Evidence]:
-    """A committed chunk (validated, declared as a notebook input) and its evidence handle."""
+    """A committed chunk (validated, declared as a notebook input) and its evidence handle.
+
+    The evidence carries a warning (shown in the claim's ``measured`` text) when the chunk's
+    code fingerprint differs from the current code's (:func:`code_warning`).
+    """
     frame, meta = read_table(path(name), CURVE, fix(name))
     if meta.get("config_hash") != _config_hash(CHUNKS[name].config):
         raise ValueError(
             f"{path(name)}: computed with another configuration than CHUNKS[{name!r}]. "
             f"Fix: {fix(name)}"
         )
-    return frame, meta, committed_run(path(name), budget=f"settle chunk {name}")
+    evidence = committed_run(path(name), budget=f"settle chunk {name}")
+    return frame, meta, replace(evidence, warning=code_warning({name: meta}))
 
 
 def available(name: str) -> bool:
@@ -320,7 +349,11 @@ def main(argv: list[str] | None = None) -> int:
     for n in names:
         st = status(n)
         if args.list:
-            print(f"{n:32s} {st:14s} claims: {', '.join(CHUNKS[n].claims)}")
+            code = ""
+            if st == "done":
+                meta = json.loads(path(n).with_suffix(".json").read_text())
+                code = "other code" if code_warning({n: meta}) else "current code"
+            print(f"{n:32s} {st:14s} {code:12s} claims: {', '.join(CHUNKS[n].claims)}")
             continue
         if st == "done" and not args.force:
             print(f"{n}: done (data/fastsverl/settle/{n}.csv)")
