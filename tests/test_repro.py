@@ -55,6 +55,7 @@ def test_report_writes_artefacts_and_claims(tmp_path, monkeypatch):
         assert (tmp_path / "99_test" / name).exists()
     assert not list((tmp_path / "99_test").glob("*.tmp"))
     manifest = json.loads((tmp_path / "99_test" / "manifest.json").read_text())
+    assert set(manifest["machine"]) == {"cpu_model", "cpu_capability", "torch", "mkl"}
     text = render_index([manifest])
     assert "Paper Table 1" in text and "not reproduced" in text and "indicative" in text
 
