@@ -133,3 +133,13 @@ def test_notebooks_are_clean_and_parameterised(path):
             assert not cell.outputs, f"{path.name} is committed with outputs"
             assert cell.execution_count is None
     assert "profile" in notebook_parameters(path)
+
+
+def test_a_claim_not_run_in_this_profile_is_indicative_without_a_verdict():
+    from shaprl.repro.claims import decide
+
+    assert decide("k", holds=None, measured="not run here", profile="quick", needs="paper") == (
+        "indicative",
+        "not run here",
+        "this run (quick)",
+    )

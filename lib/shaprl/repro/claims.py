@@ -100,7 +100,7 @@ class Claim:
 def decide(
     key: str,
     *,
-    holds: bool | str,
+    holds: bool | str | None,
     measured: str,
     profile: str,
     needs: str | None = None,
@@ -108,8 +108,12 @@ def decide(
 ) -> tuple[str, str, str]:
     """``(status, measured, source)`` of a claim; see the module docstring for the rules.
 
-    ``holds`` is True, False, ``"partly"`` or ``"not testable"`` (``measured`` then says why).
+    ``holds`` is True, False, ``"partly"`` or ``"not testable"`` (``measured`` then says why),
+    or None when this profile does not run the experiment at all: *indicative*, with
+    ``measured`` saying so and no verdict appended.
     """
+    if holds is None:
+        return INDICATIVE, measured, this_run(profile)
     if isinstance(holds, str):
         if holds == "not testable":
             return NOT_TESTABLE, measured, "—"

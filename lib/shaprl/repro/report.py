@@ -186,7 +186,7 @@ class Report:
         *,
         paper: str,
         statement: str,
-        holds: bool | str,
+        holds: bool | str | None,
         measured: str,
         needs: str | None = None,
         kind: str = "evidence",
