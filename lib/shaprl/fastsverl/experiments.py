@@ -1027,10 +1027,10 @@ SETTLE_BUDGETS: dict[str, SettleBudget] = {
         None,
         5,
         (112, 113),
-        "quick",
+        "mm222_sampling_outcome",
         "Fig. 11 Gridworld outcome: exact and sampled behaviour settle at ~99k of 100k env "
         "steps, i.e. the authors' full 12,500 updates (the Mastermind-222 panel's x axis "
-        "carries an offset and is not read); quick runs Mastermind-222's 12,500 updates",
+        "carries an offset and is not read); the committed chunk runs Mastermind-222's 12,500",
     ),
 }
 
