@@ -93,3 +93,45 @@ def test_member_adam_is_adam_for_active_members_and_freezes_the_rest():
     assert madam.steps.tolist() == [5.0, 5.0, 2.0]
     with pytest.raises(ValueError, match="member axis"):
         MemberAdam([torch.nn.Parameter(torch.zeros(2, 3))], 3)
+
+
+_DETERMINISM = """
+import sys, torch
+torch.set_num_threads(1)
+from shaprl.agents import DQNConfig
+from shaprl.domains import mastermind as mm
+from shaprl.fastsverl import continual as ct, off_policy as op
+res = ct.continual_run(
+    mm.MastermindEnv(2, 2, 2, conventions="fastsverl"),
+    op.domain_model("Mastermind-222"),
+    DQNConfig(total_steps=400, learning_starts=150, train_frequency=25, seed=3),
+    ct.ContinualConfig(kinds=("prediction", "behaviour"), checkpoint_every=100, seed=3),
+)
+res.checkpoints.to_pickle(sys.argv[1])
+"""
+
+
+def test_same_seed_same_checkpoints_in_one_process_and_across_processes(tmp_path):
+    """Same seed, bitwise-equal checkpoints: twice in one process and in a fresh process
+    (issue 18: notebook 34's quick tables changed between two commits; see the notebook)."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    frames = []
+    for i in range(2):  # twice in this process ...
+        p = tmp_path / f"here{i}.pkl"
+        ns: dict = {}
+        sys_argv, sys.argv = sys.argv, ["x", str(p)]
+        try:
+            exec(compile(_DETERMINISM, "<determinism>", "exec"), ns)
+        finally:
+            sys.argv = sys_argv
+        frames.append(pd.read_pickle(p))
+    p = tmp_path / "other.pkl"  # ... and once in a fresh process
+    subprocess.run([sys.executable, "-c", _DETERMINISM, str(p)], check=True, timeout=600)
+    frames.append(pd.read_pickle(p))
+    assert np.isfinite(frames[0]["exact_mse"]).all() and len(frames[0]) == 5 * 2 * 4
+    for other in frames[1:]:
+        pd.testing.assert_frame_equal(frames[0], other, check_exact=True)

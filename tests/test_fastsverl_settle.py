@@ -50,6 +50,26 @@ def test_run_load_resume_and_stale(toy):
         settle.load("toy")
 
 
+def test_chunk_made_by_other_code_is_flagged(toy, monkeypatch):
+    from shaprl.repro import cache
+    from shaprl.repro.claims import decide
+
+    settle.run_chunk("toy")
+    _, meta, evidence = settle.load("toy")
+    assert evidence.warning == ""  # same code: used silently
+    decided = decide("k", holds=True, measured="x", profile="quick", source=evidence)
+    assert decided[:2] == ("reproduced", "x")
+    monkeypatch.setattr(cache, "library_fingerprint", lambda code=None: "0123456789abcdef")
+    _, _, evidence = settle.load("toy")
+    assert meta["code_fingerprint"] in evidence.warning and "0123456789abcdef" in evidence.warning
+    assert "--force --chunks toy" in evidence.warning
+    status, measured, source = decide(
+        "k", holds=True, measured="x", profile="quick", source=evidence
+    )
+    assert status == "reproduced" and measured == f"x [{evidence.warning}]"
+    assert source == evidence.describe()
+
+
 def test_tampered_chunk_is_refused(toy):
     settle.run_chunk("toy")
     p = settle.path("toy")

@@ -55,6 +55,7 @@ def test_report_writes_artefacts_and_claims(tmp_path, monkeypatch):
         assert (tmp_path / "99_test" / name).exists()
     assert not list((tmp_path / "99_test").glob("*.tmp"))
     manifest = json.loads((tmp_path / "99_test" / "manifest.json").read_text())
+    assert set(manifest["machine"]) == {"cpu_model", "cpu_capability", "torch", "mkl"}
     text = render_index([manifest])
     assert "Paper Table 1" in text and "not reproduced" in text and "indicative" in text
 
@@ -132,3 +133,13 @@ def test_notebooks_are_clean_and_parameterised(path):
             assert not cell.outputs, f"{path.name} is committed with outputs"
             assert cell.execution_count is None
     assert "profile" in notebook_parameters(path)
+
+
+def test_a_claim_not_run_in_this_profile_is_indicative_without_a_verdict():
+    from shaprl.repro.claims import decide
+
+    assert decide("k", holds=None, measured="not run here", profile="quick", needs="paper") == (
+        "indicative",
+        "not run here",
+        "this run (quick)",
+    )

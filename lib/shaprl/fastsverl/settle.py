@@ -25,7 +25,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +139,46 @@ def off_policy_frame(frame: pd.DataFrame, domain: str) -> pd.DataFrame:
     )
 
 
+def _mm222_sampling_outcome(cfg: dict[str, Any], device: str) -> pd.DataFrame:
+    """Notebook 35's on-policy outcome characteristic on Mastermind-222 (App. F Fig. 11) with
+    single-sample, exact and model-based behaviour (one metric per method)."""
+    from . import outcome as oc
+    from . import single_sample as ss
+    from .experiments import DOMAINS, domain_problem
+
+    name = "Mastermind-222"
+    _, prob = domain_problem(name, dqn_steps=cfg["dqn"], seed=cfg["seed"], max_eval_rows=4_000)
+    ocfg = oc.OutcomeConfig(
+        updates=cfg["updates"], eval_every=cfg["eval_every"], n_runs=cfg["runs"], seed=cfg["seed"]
+    )
+    f = ss.outcome_sampling_curves(
+        prob, ocfg, char_updates=cfg["char"], hidden=DOMAINS[name]["hidden"], domain=name
+    )
+    return pd.DataFrame(
+        {
+            "run": f["run"].astype(int),
+            "update": f["update"].astype(np.int64),
+            "metric": f["method"],
+            "value": f["exact_mse"].astype(float),
+        }
+    )
+
+
+def sampling_outcome_frame(frame: pd.DataFrame, domain: str) -> pd.DataFrame:
+    """A chunk of :func:`_mm222_sampling_outcome` back in
+    :func:`.single_sample.outcome_sampling_curves`' layout."""
+    return pd.DataFrame(
+        {
+            "domain": domain,
+            "kind": "outcome characteristic",
+            "method": frame["metric"],
+            "run": frame["run"],
+            "update": frame["update"],
+            "exact_mse": frame["value"],
+        }
+    )
+
+
 def prefix(chunk: Chunk, updates: int, runs: int) -> dict[str, Any]:
     """The configuration of a short prefix of ``chunk`` (its first ``runs`` runs)."""
     cfg = dict(chunk.config, updates=updates, runs=runs)
@@ -180,6 +220,21 @@ CHUNKS: dict[str, Chunk] = {
             # authors: 20 agents, 4,650 (behaviour) / 9,300 (prediction) updates; both 9,300
             {"runs": 5, "updates": 9_300, "eval_every": 93, "seed": 0},
             _gw_off_policy,
+        ),
+        Chunk(
+            "mm222_sampling_outcome",
+            ("fig11_outcome_sampled_behaviour_matches_exact",),
+            # notebook 35's quick budget: the authors' 12,500 updates, 5 runs, 3,100 behaviour
+            # pre-training updates for the model-based upstream
+            {
+                "dqn": 100_000,
+                "seed": 0,
+                "runs": 5,
+                "eval_every": 250,
+                "updates": 12_500,
+                "char": 3_100,
+            },
+            _mm222_sampling_outcome,
         ),
     )
 }
@@ -230,15 +285,44 @@ def run_chunk(name: str, device: str = "cpu") -> Path:
         return write_table(frame, path(name), meta, CURVE)
 
 
+def code_warning(metas: dict[str, dict[str, Any]]) -> str:
+    """A warning naming the chunks (name -> JSON) made by other code than the current one.
+
+    The chunk JSON records :func:`~shaprl.repro.cache.library_fingerprint` of :data:`CODE`
+    when the chunk started. A different fingerprint now means the code that made the numbers
+    is not the code being run: the chunk may still be right (the edit may not touch its
+    computation; the quick profile's :func:`prefix_check` re-runs a prefix), but a claim
+    decided by it says so instead of using it silently. ``""`` when every chunk matches.
+    """
+    from ..repro.cache import library_fingerprint
+
+    now = library_fingerprint(CODE)
+    old = {n: m.get("code_fingerprint") for n, m in metas.items()}
+    stale = {n: f for n, f in old.items() if f != now}
+    if not stale:
+        return ""
+    made = ", ".join(f"{n} by code {f or 'not recorded'}" for n, f in stale.items())
+    return (
+        f"warning: committed run made with other code than the current one ({made}; now "
+        f"{now}): its numbers are not re-checked by this code beyond the prefix check. "
+        f"Fix: python -m shaprl.fastsverl.settle --force --chunks {','.join(stale)}"
+    )
+
+
 def load(name: str) -> tuple[pd.DataFrame, dict[str, Any], Evidence]:
-    """A committed chunk (validated, declared as a notebook input) and its evidence handle."""
+    """A committed chunk (validated, declared as a notebook input) and its evidence handle.
+
+    The evidence carries a warning (shown in the claim's ``measured`` text) when the chunk's
+    code fingerprint differs from the current code's (:func:`code_warning`).
+    """
     frame, meta = read_table(path(name), CURVE, fix(name))
     if meta.get("config_hash") != _config_hash(CHUNKS[name].config):
         raise ValueError(
             f"{path(name)}: computed with another configuration than CHUNKS[{name!r}]. "
             f"Fix: {fix(name)}"
         )
-    return frame, meta, committed_run(path(name), budget=f"settle chunk {name}")
+    evidence = committed_run(path(name), budget=f"settle chunk {name}")
+    return frame, meta, replace(evidence, warning=code_warning({name: meta}))
 
 
 def available(name: str) -> bool:
@@ -320,7 +404,11 @@ def main(argv: list[str] | None = None) -> int:
     for n in names:
         st = status(n)
         if args.list:
-            print(f"{n:32s} {st:14s} claims: {', '.join(CHUNKS[n].claims)}")
+            code = ""
+            if st == "done":
+                meta = json.loads(path(n).with_suffix(".json").read_text())
+                code = "other code" if code_warning({n: meta}) else "current code"
+            print(f"{n:32s} {st:14s} {code:12s} claims: {', '.join(CHUNKS[n].claims)}")
             continue
         if st == "done" and not args.force:
             print(f"{n}: done (data/fastsverl/settle/{n}.csv)")

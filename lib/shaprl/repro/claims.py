@@ -36,6 +36,9 @@ class Evidence:
     path: str  #: the committed run's main file, relative to the repository root
     config_hash: str  #: hash of the run's configuration (its JSON, volatile fields excluded)
     budget: str = "paper"  #: the budget the committed run used, in words
+    #: why its numbers may not be what the current code gives (e.g. made by other code);
+    #: appended to the claim's ``measured`` text by :func:`decide`
+    warning: str = ""
 
     def describe(self) -> str:
         return f"committed run `{self.path}` (config {self.config_hash}, {self.budget} budget)"
@@ -97,7 +100,7 @@ class Claim:
 def decide(
     key: str,
     *,
-    holds: bool | str,
+    holds: bool | str | None,
     measured: str,
     profile: str,
     needs: str | None = None,
@@ -105,8 +108,12 @@ def decide(
 ) -> tuple[str, str, str]:
     """``(status, measured, source)`` of a claim; see the module docstring for the rules.
 
-    ``holds`` is True, False, ``"partly"`` or ``"not testable"`` (``measured`` then says why).
+    ``holds`` is True, False, ``"partly"`` or ``"not testable"`` (``measured`` then says why),
+    or None when this profile does not run the experiment at all: *indicative*, with
+    ``measured`` saying so and no verdict appended.
     """
+    if holds is None:
+        return INDICATIVE, measured, this_run(profile)
     if isinstance(holds, str):
         if holds == "not testable":
             return NOT_TESTABLE, measured, "—"
@@ -119,6 +126,8 @@ def decide(
     else:
         verdict = "reproduced" if bool(holds) else "not reproduced"
     if source is not None:
+        if source.warning and source.warning not in measured:
+            measured = f"{measured} [{source.warning}]"
         return verdict, measured, source.describe()
     where = this_run(profile)
     if needs is not None and needs != profile:

@@ -42,6 +42,43 @@ SIGNIFICANT_DIGITS = 10
 ZERO_TOLERANCE = 1e-12
 
 
+def machine() -> dict[str, object]:
+    """The CPU, its vector capability and the torch/MKL versions of this process.
+
+    Recorded in every manifest: the same code and seed give bitwise-equal tables on one
+    machine, but floating-point rounding differs between CPUs (and MKL code paths), and RL
+    training amplifies it (issue 18: notebook 34's quick peaks moved by up to 10% between
+    two runs made on different machines). Two manifests with different numbers and different
+    ``machine`` fields are not a determinism bug; with equal ones they are.
+    """
+    import platform
+
+    import torch
+
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mkl = next(
+        (
+            line.strip(" -")
+            for line in torch.__config__.show().splitlines()
+            if "Math Kernel Library Version" in line
+        ),
+        "none",
+    )
+    return {
+        "cpu_model": model,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch": torch.__version__,
+        "mkl": mkl,
+    }
+
+
 class Report:
     """Collects a notebook's artefacts and claims; :meth:`finalize` publishes them together
     under ``<output tree>/<notebook>/`` (the tree of the profile, see
@@ -149,7 +186,7 @@ class Report:
         *,
         paper: str,
         statement: str,
-        holds: bool | str,
+        holds: bool | str | None,
         measured: str,
         needs: str | None = None,
         kind: str = "evidence",
@@ -203,6 +240,7 @@ class Report:
             "artefacts": self.artefacts,
             "claims": [asdict(c) for c in self.claims],
             "inputs": declared_inputs(repo_root()),
+            "machine": machine(),
             "files": {
                 f: (None if f in volatile else file_sha256(self.directory / f)) for f in written
             },
