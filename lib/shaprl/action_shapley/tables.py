@@ -30,7 +30,6 @@ they do), drawn from several (algorithm, seed) tables, and trained as one padded
 from __future__ import annotations
 
 import hashlib
-import platform
 import time
 from pathlib import Path
 
@@ -49,6 +48,7 @@ from ..repro.data import (
     read_table,
     write_table,
 )
+from ..repro.report import machine as process_machine
 from .case_studies import CaseStudy
 from .traces import load_traces, traces_path
 from .utility import (
@@ -158,30 +158,9 @@ def regenerate_target(case: CaseStudy) -> str:
 
 
 def machine() -> dict[str, object]:
-    """The CPU, vector capability, torch/MKL versions and thread count of this process."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mkl = next(
-        (
-            line.strip(" -")
-            for line in torch.__config__.show().splitlines()
-            if "Math Kernel Library Version" in line
-        ),
-        "none",
-    )
-    return {
-        "cpu_model": model,
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "torch": torch.__version__,
-        "mkl": mkl,
-        "threads": torch.get_num_threads(),
-    }
+    """The process's machine (:func:`shaprl.repro.report.machine`: CPU, vector capability,
+    torch/MKL versions) and its torch thread count, as recorded beside each utility table."""
+    return {**process_machine(), "threads": torch.get_num_threads()}
 
 
 def build_table(
