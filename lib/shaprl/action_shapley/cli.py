@@ -42,7 +42,8 @@ def _pick(frame, n_null: int, n_ok: int, seed: int = 0) -> list[int]:
 
 
 def run_checks(which: list[str]) -> None:
-    """Write the budget sweep, the SB3 reference check and the world-model agreement."""
+    """Write the budget sweep and plateau, the SB3 reference check, the world-model agreement
+    and load balancing's action-step sweep (:mod:`.diagnostics`)."""
     import pandas as pd
 
     from .sb3_reference import budget_sweep, reference_check
@@ -67,6 +68,13 @@ def run_checks(which: list[str]) -> None:
             rows.append(plateau_sweep(CASE_STUDIES[key], "sac", [6000, 12000, 24000]))
             save_check(pd.concat(rows), "budget_plateau")
             print(rows[-1].to_string(), flush=True)
+    if "step" in which:  # issue 17: is load balancing's degenerate game the action step's doing?
+        from .diagnostics import step_sweep
+
+        case = CASE_STUDIES["load_balancing"]
+        frame = step_sweep(case, "ppo", [1.0, 2.0, 3.0, 6.0], runs=3)
+        save_check(frame, "step_sweep")
+        print(frame.groupby("max_step")["success"].mean().to_string(), flush=True)
     if "agreement" in which:
         rows = []
         for key in SMALL:
@@ -99,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--chunk", type=int, default=1024, help="subsets per batch (large cases)")
     t.add_argument("--jobs", type=int, default=2, help="chunks computed at once (large cases)")
     c = sub.add_parser("checks", help="budget sweep, SB3 reference check, world-model agreement")
-    c.add_argument("--which", nargs="*", default=["budget", "plateau", "reference", "agreement"])
+    c.add_argument(
+        "--which", nargs="*", default=["budget", "plateau", "reference", "agreement", "step"]
+    )
     v = sub.add_parser("verify", help="recompute every committed utility and compare")
     v.add_argument("--cases", nargs="*", default=list(CASE_STUDIES))
     v.add_argument("--algos", nargs="*", default=list(ALGORITHMS))

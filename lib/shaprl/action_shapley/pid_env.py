@@ -54,7 +54,8 @@ class BatchedRBF:
         z = torch.bmm(x - self.shift[:, None], self.mix)
         # squared distances to the centres, elementwise: torch.cdist takes a matmul route for
         # more than 25 centres whose rounding depends on a member's position in the batch
-        # (measured on an AVX-512 CPU), which made a subset's SAC agent depend on its batch
+        # (measured on an AMD EPYC, torch's AVX2 kernels), which made a subset's SAC agent
+        # depend on its batch
         d2 = (z[:, :, None, :] - self.centres[:, None, :, :]).pow(2).sum(-1)
         phi = torch.cat(
             [torch.ones_like(z[..., :1]), z, torch.exp(-self.gamma[:, None, None] * d2)], -1

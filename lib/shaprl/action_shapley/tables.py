@@ -596,6 +596,17 @@ CHECKS: dict[str, TableSchema] = {
         _F("seconds"),
         key=("case", "algo", "steps", "run"),
     ),  # fmt: skip
+    "step_sweep": check_schema(
+        _C("case"),
+        _C("algo"),
+        _F("max_step"),
+        _I("run"),
+        _I("mask"),
+        _F("system_return"),
+        _B("success"),
+        _F("convergence"),
+        key=("case", "algo", "max_step", "run", "mask"),
+    ),  # fmt: skip
     "world_model_agreement": check_schema(
         _C("case"),
         _C("algo"),
