@@ -55,8 +55,8 @@ def run() -> list[Result]:
     gap = float(np.abs(values.results["behaviour"].phi.sum(axis=1)).max())
     note = (
         f"{len(values.states):,} boards, 2 processes; peak RSS per process {peak_gb:.2f} GB "
-        f"(target < 4 GB); values-only path {cpu_ms:.1f} ms CPU/board (one process: "
-        f"~{cpu_ms * len(support) / 2e3:.0f} s on 2 free cores); per-board engine "
+        f"(target < 4 GB); values-only path {cpu_ms:.1f} ms CPU/board on its first 128 "
+        f"boards (warm-up included); per-board engine "
         f"{per_board * 1e3:.0f} ms/board "
         f"(~{per_board * len(support) / 60:.0f} min on one core); max |sum phi| {gap:.2f}"
     )
