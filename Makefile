@@ -96,7 +96,7 @@ action-shapley-traces: setup
 action-shapley-tables: setup  ## small cases: 10 runs per subset, resumable, takes the data lock
 	$(BIN)/python -m shaprl.action_shapley.cli tables
 
-action-shapley-kubernetes: setup  ## Kubernetes' full tables: about 1.5 h on 2 cores, resumable
+action-shapley-kubernetes: setup  ## Kubernetes, paper goal, 32,768 subsets x 1 run: resumable across sessions (partial table committed per chunk)
 	$(BIN)/python -m shaprl.action_shapley.cli tables --cases kubernetes --seeds 0 --algos ppo sac
 
 action-shapley-kubernetes-sample: setup

@@ -8,9 +8,13 @@
 (both algorithms; common random numbers: run ``r`` has one agent seed for every subset;
 :data:`~.utility.EPISODES` evaluation episodes each) and writes schema-2 tables with the
 per-run values; each run is cached as soon as its batch finishes, so an interrupted run
-resumes from the cache. It holds the repository-wide data lock while it writes. ``kubernetes-sample`` computes the documented stratified sample
-of Kubernetes subsets (:func:`~.utility.stratified_pairs`) chunk by chunk and rewrites its
-table after every chunk, so whatever is complete can be committed.
+resumes from the cache. For Kubernetes (``--cases kubernetes``: 32,768 subsets, one run
+each) it values ``--chunk`` subsets at a time and rewrites a committed partial table after
+every chunk (:func:`~.tables.build_chunked_table`), so a run that stops -- or a session
+that ends -- resumes from what was committed. It holds the repository-wide data lock while
+it writes. ``kubernetes-sample`` computes the documented stratified sample of Kubernetes
+subsets (:func:`~.utility.stratified_pairs`) chunk by chunk and rewrites its table after
+every chunk, so whatever is complete can be committed.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy as np
 
 from ..repro.locks import data_lock, writing_data
 from .case_studies import CASE_STUDIES, KUBERNETES
-from .tables import build_multi_table, build_table, save_table
+from .tables import build_chunked_table, build_multi_table, build_table, save_table
 from .traces import generate_traces, traces_path, write_traces
 from .utility import ALGORITHMS, EPISODES, RUNS, stratified_pairs
 
@@ -103,9 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--cases", nargs="*", default=list(SMALL))
     t.add_argument("--algos", nargs="*", default=list(ALGORITHMS))
     t.add_argument("--seeds", nargs="*", type=int, default=[0], help="base seeds (one table each)")
-    t.add_argument("--runs", type=int, default=RUNS, help="training runs per subset")
+    t.add_argument(
+        "--runs", type=int, default=None, help=f"runs per subset (small: {RUNS}, large: 1)"
+    )
     t.add_argument("--chunk", type=int, default=1024, help="subsets per batch (large cases)")
-    t.add_argument("--jobs", type=int, default=2, help="chunks computed at once (large cases)")
+    t.add_argument("--max-chunks", type=int, default=None, help="stop after this many chunks")
     c = sub.add_parser("checks", help="budget sweep, SB3 reference check, world-model agreement")
     c.add_argument(
         "--which", nargs="*", default=["budget", "plateau", "reference", "agreement", "step"]
@@ -122,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "verify":
         with data_lock(shared=True):
             return _verify(args.cases, args.algos)
+    if args.cmd == "tables" and all(1 << CASE_STUDIES[k].n > args.chunk for k in args.cases):
+        return _run(args)  # hours: the chunked tables take the data lock only while writing
     with writing_data():  # no notebook reads data/ while tables change under it
         return _run(args)
 
@@ -153,21 +161,23 @@ def _run(args: argparse.Namespace) -> int:
         for key in args.cases:
             case = CASE_STUDIES[key]
             for algo in args.algos:
-                if 1 << case.n > args.chunk:  # Kubernetes: chunked, resumable, in parallel
+                if 1 << case.n > args.chunk:  # Kubernetes: chunked, resumable across sessions
                     for seed in args.seeds:
-                        t0 = time.perf_counter()
-                        frame = build_table(case, algo, seed, None, args.chunk, args.jobs)
-                        path = save_table(frame, case, algo, seed, time.perf_counter() - t0)
-                        print(f"wrote {path} ({len(frame)} subsets)", flush=True)
+                        frame = build_chunked_table(
+                            case, algo, seed, args.chunk, args.runs or 1, EPISODES, args.max_chunks
+                        )
+                        state = "complete" if frame is not None else "partial (run again)"
+                        print(f"{case.key} {algo} seed {seed}: {state}", flush=True)
                     continue
                 for seed in args.seeds:
                     t0 = time.perf_counter()
-                    frame = build_multi_table(case, algo, seed, args.runs, EPISODES)
+                    frame = build_multi_table(case, algo, seed, args.runs or RUNS, EPISODES)
                     secs = time.perf_counter() - t0
                     path = save_table(frame, case, algo, seed, secs, episodes=EPISODES)
                     nulls = int(frame["utility"].iloc[1:].isna().sum())
                     print(
-                        f"wrote {path} ({len(frame)} subsets x {args.runs} runs, {nulls} null, "
+                        f"wrote {path} ({len(frame)} subsets x {args.runs or RUNS} runs, "
+                        f"{nulls} null, "
                         f"{secs:.0f} s wall)",
                         flush=True,
                     )

@@ -30,6 +30,7 @@ they do), drawn from several (algorithm, seed) tables, and trained as one padded
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from pathlib import Path
 
@@ -214,6 +215,107 @@ def build_multi_table(
     return runs_frame(case, out)
 
 
+def partial_path(case: CaseStudy, algo: str, seed: int, root: Path | None = None) -> Path:
+    """Where a large case's schema-2 table grows chunk by chunk (committed, never read by a
+    notebook) until it covers every subset and replaces :func:`table_path`."""
+    return tables_dir(root) / f"{case.key}_{algo}_seed{seed}.partial.csv"
+
+
+def build_chunked_table(
+    case: CaseStudy,
+    algo: str,
+    seed: int = 0,
+    chunk: int = 1024,
+    runs: int = 1,
+    episodes: int | None = None,
+    max_chunks: int | None = None,
+) -> pd.DataFrame | None:
+    """A large case's schema-2 table (Kubernetes: 32,768 subsets), resumable across sessions.
+
+    Subsets are valued ``chunk`` at a time (:func:`~.utility.multi_run_outcomes`: ``runs``
+    runs with common random numbers, the shared evaluation episodes). After every chunk the
+    table so far is written to :func:`partial_path` (atomically, with the same JSON as a
+    finished table and ``complete: false``), so a run stopped midway -- or a session that
+    ends -- resumes from the committed partial table at the next missing chunk. A partial
+    table made under another configuration (goal, action step, horizon, budget, runs,
+    episodes, traces) is refused with the fix. When every subset is valued the table is
+    written to :func:`table_path` (replacing a legacy table), the partial file is removed and
+    the finished frame returned; ``None`` while subsets remain (``max_chunks`` stops early).
+    """
+    from ..repro.locks import writing_data
+    from .utility import EPISODES, multi_run_outcomes
+
+    episodes = episodes or EPISODES
+    part = partial_path(case, algo, seed)
+    done: list[pd.DataFrame] = []
+    compute = 0.0
+    if part.exists():
+        frame, meta = read_table(part, UTILITY, f"delete {part.name} to start over")
+        want = json.loads(json.dumps(_table_identity(case, algo, seed, runs, episodes)))
+        got = {k: meta.get(k) for k in want}
+        if got != want:
+            differs = ", ".join(k for k in want if got[k] != want[k])
+            raise DataFormatError(
+                f"{part.name} was made under another configuration ({differs}); delete it to "
+                "start over, or restore the configuration it was made with"
+            )
+        if meta.get("code_fingerprint") != library_fingerprint(UTILITY_CODE):
+            print(
+                f"warning: {part.name} was started by other utility code (fingerprint "
+                f"{meta.get('code_fingerprint')}); resuming -- the table's re-check compares "
+                "values, not code",
+                flush=True,
+            )
+        done.append(frame)
+        compute = float(meta.get("compute_seconds", 0.0))
+    have = set(done[0]["mask"].tolist()) if done else set()
+    todo = [m for m in range(1 << case.n) if m not in have]
+    t0 = time.perf_counter()
+    for i, start in enumerate(range(0, len(todo), chunk)):
+        if max_chunks is not None and i >= max_chunks:
+            break
+        masks = todo[start : start + chunk]
+        out = multi_run_outcomes(case, algo, masks, runs, seed, episodes, use_cache=False)
+        piece = runs_frame(case, out)
+        compute += piece.attrs["compute_seconds"]
+        done.append(piece)
+        frame = pd.concat(done, ignore_index=True).sort_values("mask", ignore_index=True)
+        frame.attrs["compute_seconds"] = compute
+        complete = len(frame) == 1 << case.n
+        wall = time.perf_counter() - t0
+        target = table_path(case, algo, seed) if complete else part
+        with writing_data():  # held only while writing: notebooks may run between chunks
+            save_table(frame, case, algo, seed, wall, episodes=episodes, path=target)
+            if complete:
+                part.unlink(missing_ok=True)
+                part.with_suffix(".json").unlink(missing_ok=True)
+        print(f"{target.name}: {len(frame)}/{1 << case.n} subsets ({wall:.0f} s)", flush=True)
+        if complete:
+            return frame
+    return None
+
+
+def _table_identity(case: CaseStudy, algo: str, seed: int, runs: int, episodes: int) -> dict:
+    """The JSON fields that must agree for a partial table to be resumed."""
+    from .pid_env import HORIZON
+    from .utility import episode_seeds
+
+    traces = load_traces(traces_path(case), case)
+    return {
+        "case": case.key,
+        "algorithm": algo,
+        "seed": seed,
+        "budget": budget_of(algo),
+        "goal": case.goal,
+        "band": list(case.band),
+        "max_step": list(case.max_step),
+        "horizon": HORIZON,
+        "runs": runs,
+        "episode_seeds": episode_seeds(seed, episodes),
+        "traces_sha256_16": traces_digest(traces),
+    }
+
+
 def save_table(
     frame: pd.DataFrame,
     case: CaseStudy,
@@ -221,8 +323,10 @@ def save_table(
     seed: int,
     seconds: float,
     episodes: int | None = None,
+    path: Path | None = None,
 ) -> Path:
-    """Write a table and its JSON description atomically (the caller holds the data lock)."""
+    """Write a table and its JSON description atomically (the caller holds the data lock);
+    ``path`` defaults to :func:`table_path` (:func:`partial_path` for a growing table)."""
     from .pid_env import HORIZON
     from .utility import NULL_RULE, episode_seeds, run_seed
 
@@ -253,7 +357,7 @@ def save_table(
         **machine(),
         "regenerate": f"make {regenerate_target(case)}",
     }
-    return write_table(frame, table_path(case, algo, seed), meta, UTILITY)
+    return write_table(frame, path or table_path(case, algo, seed), meta, UTILITY)
 
 
 def load_table(case: CaseStudy, algo: str, seed: int) -> tuple[pd.DataFrame, dict]:
