@@ -24,10 +24,12 @@ def test_a_chunked_table_resumes_and_matches_one_batch(tmp_tables):
     part, meta = read_table(tables.partial_path(case, "ppo", 0), tables.UTILITY, "")
     assert len(part) == 16 and meta["complete"] is False
     assert not tables.table_path(case, "ppo", 0).exists()
+    assert tables.committed_seeds(case, "ppo") == []  # a partial file is not a seed's table
 
     full = tables.build_chunked_table(case, "ppo", 0, chunk=8, runs=1)  # resumes at mask 16
     assert full is not None and full["mask"].tolist() == list(range(32))
     assert not tables.partial_path(case, "ppo", 0).exists()
+    assert tables.committed_seeds(case, "ppo") == [0]
     written, meta = read_table(tables.table_path(case, "ppo", 0), tables.UTILITY, "")
     assert meta["complete"] is True and meta["runs"] == 1
     # common random numbers and batch-invariant agents: the chunks equal one batch

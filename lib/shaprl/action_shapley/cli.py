@@ -45,13 +45,22 @@ def _pick(frame, n_null: int, n_ok: int, seed: int = 0) -> list[int]:
     return [int(m) for m in pick]
 
 
+def _save_check(frame, name: str) -> None:
+    """Write one check table holding the data lock only while writing (checks take minutes to
+    hours; notebooks and other writers go on between them)."""
+    from .tables import save_check
+
+    with writing_data():
+        save_check(frame, name)
+
+
 def run_checks(which: list[str]) -> None:
     """Write the budget sweep and plateau, the SB3 reference check, the world-model agreement
     and load balancing's action-step sweep (:mod:`.diagnostics`)."""
     import pandas as pd
 
     from .sb3_reference import budget_sweep, reference_check
-    from .tables import load_table, save_check
+    from .tables import load_table
     from .traces import load_traces
     from .utility import world_model_agreement
 
@@ -62,22 +71,25 @@ def run_checks(which: list[str]) -> None:
             tr = load_traces(traces_path(case), case)
             for algo in ALGORITHMS:
                 rows.append(budget_sweep(case, tr, algo, seeds=(0, 1)))
-                save_check(pd.concat(rows), "budget_sweep")
+                _save_check(pd.concat(rows), "budget_sweep")
                 print(rows[-1].to_string(), flush=True)
     if "plateau" in which:  # issue 17: all-data agents, 5 runs, up to 4x the budget
         from .utility import plateau_sweep
 
         rows = []
+        first = {"sac": 6000, "ppo": 6144}  # the budgets before issue 17; swept to 4x
         for key in SMALL:
-            rows.append(plateau_sweep(CASE_STUDIES[key], "sac", [6000, 12000, 24000]))
-            save_check(pd.concat(rows), "budget_plateau")
-            print(rows[-1].to_string(), flush=True)
+            for algo in ("ppo", "sac"):
+                steps = [first[algo] * k for k in (1, 2, 4)]
+                rows.append(plateau_sweep(CASE_STUDIES[key], algo, steps))
+                _save_check(pd.concat(rows), "budget_plateau")
+                print(rows[-1].to_string(), flush=True)
     if "step" in which:  # issue 17: is load balancing's degenerate game the action step's doing?
         from .diagnostics import step_sweep
 
         case = CASE_STUDIES["load_balancing"]
         frame = step_sweep(case, "ppo", [1.0, 2.0, 3.0, 6.0], runs=3)
-        save_check(frame, "step_sweep")
+        _save_check(frame, "step_sweep")
         print(frame.groupby("max_step")["success"].mean().to_string(), flush=True)
     if "agreement" in which:
         rows = []
@@ -85,7 +97,7 @@ def run_checks(which: list[str]) -> None:
             case = CASE_STUDIES[key]
             masks = _pick(load_table(case, "ppo", 0)[0], 4, 4)
             rows.append(world_model_agreement(case, masks, "ppo", 0))
-            save_check(pd.concat(rows), "world_model_agreement")
+            _save_check(pd.concat(rows), "world_model_agreement")
             print(rows[-1].to_string(), flush=True)
     if "reference" in which:
         rows = []
@@ -95,7 +107,7 @@ def run_checks(which: list[str]) -> None:
             masks = _pick(load_table(case, "ppo", 0)[0], 1, 1)
             for algo in ("ppo", "sac"):  # the cheaper one first; written after each
                 rows.append(reference_check(case, tr, masks, algo))
-                save_check(pd.concat(rows), "sb3_reference")
+                _save_check(pd.concat(rows), "sb3_reference")
                 print(rows[-1].to_string(), flush=True)
 
 
@@ -128,8 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "verify":
         with data_lock(shared=True):
             return _verify(args.cases, args.algos)
-    if args.cmd == "tables" and all(1 << CASE_STUDIES[k].n > args.chunk for k in args.cases):
-        return _run(args)  # hours: the chunked tables take the data lock only while writing
+    if args.cmd == "checks" or (
+        args.cmd == "tables" and all(1 << CASE_STUDIES[k].n > args.chunk for k in args.cases)
+    ):
+        return _run(args)  # long: these take the data lock only while writing
     with writing_data():  # no notebook reads data/ while tables change under it
         return _run(args)
 

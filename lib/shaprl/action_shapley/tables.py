@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from pathlib import Path
 
@@ -441,9 +442,11 @@ def tables_for(case: CaseStudy, algo: str, seeds: list[int]) -> dict[int, pd.Dat
 
 
 def committed_seeds(case: CaseStudy, algo: str) -> list[int]:
-    """Run seeds with a committed table for ``case`` and ``algo``."""
-    found = sorted(tables_dir().glob(f"{case.key}_{algo}_seed*.csv"))
-    return sorted(int(p.stem.rsplit("seed", 1)[1]) for p in found)
+    """Run seeds with a committed table for ``case`` and ``algo`` (not partial or sample
+    files such as ``<case>_<algo>_seed0.partial.csv``)."""
+    pattern = re.compile(rf"{re.escape(case.key)}_{re.escape(algo)}_seed(\d+)\.csv")
+    found = (pattern.fullmatch(p.name) for p in tables_dir().iterdir())
+    return sorted(int(m.group(1)) for m in found if m)
 
 
 def sample_seed(case: CaseStudy, metas: list[dict], frames: list[pd.DataFrame]) -> int:
