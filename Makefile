@@ -89,7 +89,7 @@ distclean: clean
 	rm -rf $(VENV)
 
 # --- Action Shapley data (traces and utility tables; owner: Action Shapley I) -------------
-.PHONY: action-shapley-traces action-shapley-tables action-shapley-kubernetes action-shapley-kubernetes-sample action-shapley-checks action-shapley-verify
+.PHONY: action-shapley-traces action-shapley-tables action-shapley-kubernetes action-shapley-kubernetes-seeds action-shapley-kubernetes-sample action-shapley-checks action-shapley-verify
 action-shapley-traces: setup
 	$(BIN)/python -m shaprl.action_shapley.cli traces
 
@@ -98,6 +98,9 @@ action-shapley-tables: setup  ## small cases: 10 runs per subset, resumable, tak
 
 action-shapley-kubernetes: setup  ## Kubernetes, paper goal, 32,768 subsets x 1 run: resumable across sessions (partial table committed per chunk)
 	$(BIN)/python -m shaprl.action_shapley.cli tables --cases kubernetes --seeds 0 --algos ppo sac
+
+action-shapley-kubernetes-seeds: setup  ## Kubernetes seeds 1-4: corrected Algorithm 2, ~3,430 agents each, resumable
+	$(BIN)/python -m shaprl.action_shapley.cli kubernetes-seeds
 
 action-shapley-kubernetes-sample: setup
 	$(BIN)/python -m shaprl.action_shapley.cli kubernetes-sample

@@ -13,7 +13,10 @@ from shaprl.repro.data import DataFormatError, read_table
 
 @pytest.fixture
 def tmp_tables(tmp_path, monkeypatch):
+    from shaprl.repro import locks
+
     monkeypatch.setattr(tables, "tables_dir", lambda root=None: tmp_path)
+    monkeypatch.setattr(locks, "locks_dir", lambda: tmp_path / "locks")  # not the tree's lock
     return tmp_path
 
 
