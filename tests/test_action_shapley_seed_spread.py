@@ -49,3 +49,25 @@ def test_the_hybrid_cost_shows_both_failure_modes_on_rare_nulls():
     # additive: every non-null marginal is w_k, so Algorithm 2 errs only where a draw meets a null
     assert cost["algorithm 2 max |error|"] < 0.05 * cost["largest |exact value|"]
     assert cost["hybrid max |error|"] > 0.5 * cost["largest |exact value|"]  # levels dropped
+
+
+def test_seed_intervals_are_t_intervals_of_the_seed_mean():
+    import pandas as pd
+    from scipy import stats
+
+    exact = pd.DataFrame({"algorithm": "ppo", "seed": 0, "point": ["a", "b"], "value": [1.0, -2.0]})
+    spread = pd.DataFrame(
+        {
+            "algorithm": "ppo",
+            "seed": [1, 1, 2, 2],
+            "point": ["a", "b", "a", "b"],
+            "estimate": [2.0, -2.0, 3.0, -2.0],
+            "stderr": [0.5, 0.1, 0.3, 0.1],
+        }
+    )
+    out = seed_spread.seed_intervals(exact, spread).set_index("point")
+    assert out.loc["a", "seeds"] == 3 and out.loc["a", "mean over seeds"] == pytest.approx(2.0)
+    half = stats.t.ppf(0.975, 2) * 1.0 / np.sqrt(3)
+    assert out.loc["a", "low"] == pytest.approx(2.0 - half)
+    assert out.loc["a", "mean Monte Carlo s.e."] == pytest.approx(0.4)
+    assert out.loc["b", "sd over seeds"] == 0.0 and out.loc["b", "seed 0 (exact)"] == -2.0

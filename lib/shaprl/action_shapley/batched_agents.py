@@ -44,7 +44,7 @@ class SACBudget:
 
 @dataclass(frozen=True)
 class PPOBudget:
-    total_steps: int = 6144
+    total_steps: int = 12288  #: issue 17's plateau sweep (VM: 6,144 is 17 % short of 4x)
     n_envs: int = 4
     n_steps: int = 128
     n_epochs: int = 5

@@ -48,6 +48,7 @@ __all__ = [
     "hybrid_cost_on_table",
     "sample_path",
     "seed_estimate",
+    "seed_intervals",
     "seed_spread",
 ]
 
@@ -177,3 +178,40 @@ def hybrid_cost_on_table(
         "algorithm 2 max |error|": float(np.max(np.abs(a.values - exact))),
         "largest |exact value|": float(np.max(np.abs(exact))),
     }
+
+
+def seed_intervals(exact: pd.DataFrame, spread: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Per (algorithm, point): seed 0's exact value beside the seed mean and its interval.
+
+    ``exact``: :func:`.analysis.values_frame` rows of seed 0; ``spread``: :func:`seed_spread`.
+    The seeds are independent training runs of the whole pipeline, so the interval is the
+    t-interval of their mean (seed 0 exact, the others estimated: their Monte Carlo standard
+    errors are part of the spread between seeds, and their mean is reported beside it).
+    """
+    from scipy import stats
+
+    base = exact[exact["seed"] == 0][["algorithm", "point", "value"]]
+    others = spread.rename(columns={"estimate": "value"})[["algorithm", "seed", "point", "value"]]
+    allv = pd.concat([base.assign(seed=0), others], ignore_index=True)
+    rows = []
+    for (algo, point), g in allv.groupby(["algorithm", "point"], sort=False):
+        v = g["value"].to_numpy(float)
+        k = len(v)
+        mean, sd = float(v.mean()), float(v.std(ddof=1)) if k > 1 else float("nan")
+        half = float(stats.t.ppf(0.5 + level / 2, k - 1) * sd / np.sqrt(k)) if k > 1 else np.nan
+        se = spread[(spread["algorithm"] == algo) & (spread["point"] == point)]["stderr"]
+        rows.append(
+            {
+                "algorithm": algo,
+                "point": point,
+                "seed 0 (exact)": float(base[(base.algorithm == algo) & (base.point == point)]
+                                        ["value"].iloc[0]),
+                "seeds": k,
+                "mean over seeds": mean,
+                "sd over seeds": sd,
+                "low": mean - half,
+                "high": mean + half,
+                "mean Monte Carlo s.e.": float(se.mean()) if len(se) else np.nan,
+            }
+        )  # fmt: skip
+    return pd.DataFrame(rows)
