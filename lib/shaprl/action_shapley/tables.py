@@ -222,6 +222,17 @@ def partial_path(case: CaseStudy, algo: str, seed: int, root: Path | None = None
     return tables_dir(root) / f"{case.key}_{algo}_seed{seed}.partial.csv"
 
 
+def partial_progress(case: CaseStudy, algo: str, seed: int) -> int | None:
+    """Subsets valued so far in the committed partial table (None when there is none); the
+    file is declared as an input of the running notebook (its progress is shown)."""
+    from ..repro.inputs import declare_input
+
+    meta_path = partial_path(case, algo, seed).with_suffix(".json")
+    if not meta_path.exists():
+        return None
+    return int(json.loads(declare_input(meta_path).read_text())["n_subsets"])
+
+
 def build_chunked_table(
     case: CaseStudy,
     algo: str,
