@@ -93,8 +93,9 @@ distclean: clean
 action-shapley-traces: setup
 	$(BIN)/python -m shaprl.action_shapley.cli traces
 
-action-shapley-tables: setup  ## small cases: 10 runs per subset, resumable, takes the data lock
+action-shapley-tables: setup  ## small cases: 10 runs per subset, both world models, resumable, takes the data lock
 	$(BIN)/python -m shaprl.action_shapley.cli tables
+	$(BIN)/python -m shaprl.action_shapley.cli tables --world-model per-subset
 
 action-shapley-kubernetes: setup  ## Kubernetes, paper goal, 32,768 subsets x 1 run: resumable across sessions (partial table committed per chunk)
 	$(BIN)/python -m shaprl.action_shapley.cli tables --cases kubernetes --seeds 0 --algos ppo sac

@@ -282,3 +282,49 @@ def spread_figure(values: pd.DataFrame, case: CaseStudy):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def world_model_comparison(
+    case: CaseStudy, algos=("sac", "ppo"), seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The same game under both world models (issue 17): our fixed basis and the paper's
+    per-subset fit, each a full multi-run table (same agent seeds, same episodes).
+
+    Returns ``(summary, values)``: per algorithm, the subsets whose null verdict agrees, the
+    Spearman correlation of the exact values, their largest difference and the global
+    cut-offs; and the values side by side. Algorithms without a per-subset table are skipped.
+    """
+    rows, vals = [], []
+    for algo in algos:
+        try:
+            per, _ = load_table(case, algo, seed, world_model="per-subset")
+        except FileNotFoundError:
+            continue
+        fixed, _ = load_table(case, algo, seed)
+        tables = {
+            "fixed basis": fixed.sort_values("mask")["utility"].to_numpy(float),
+            "per subset": per.sort_values("mask")["utility"].to_numpy(float),
+        }
+        phi = {k: exact_action_shapley(TableGame(t, case.points)) for k, t in tables.items()}
+        theta = {
+            k: global_theta(cutoff_cardinalities(t, case.n), case.n) for k, t in tables.items()
+        }
+        null_f, null_p = (np.isnan(t[1:]) for t in tables.values())
+        a, b = phi["fixed basis"], phi["per subset"]
+        rows.append(
+            {
+                "algorithm": algo,
+                "same null verdict": f"{int((null_f == null_p).sum())}/{null_f.size}",
+                "null (fixed / per subset)": f"{int(null_f.sum())} / {int(null_p.sum())}",
+                "spearman of values": float(spearmanr(a, b).statistic),
+                "max |diff|": float(np.max(np.abs(a - b))),
+                "largest |value|": float(np.max(np.abs(np.concatenate([a, b])))),
+                "cut-off (fixed / per subset)": f"{theta['fixed basis']} / {theta['per subset']}",
+            }
+        )
+        vals.append(
+            pd.DataFrame(
+                {"algorithm": algo, "point": case.points, "fixed basis": a, "per subset": b}
+            )
+        )
+    return pd.DataFrame(rows), (pd.concat(vals, ignore_index=True) if vals else pd.DataFrame())

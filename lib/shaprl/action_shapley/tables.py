@@ -150,8 +150,16 @@ def tables_dir(root: Path | None = None) -> Path:
     )
 
 
-def table_path(case: CaseStudy, algo: str, seed: int, root: Path | None = None) -> Path:
-    return tables_dir(root) / f"{case.key}_{algo}_seed{seed}.csv"
+def table_path(
+    case: CaseStudy,
+    algo: str,
+    seed: int,
+    root: Path | None = None,
+    world_model: str = "fixed-basis",
+) -> Path:
+    """``<case>_<algo>_seed<s>.csv``; the paper's per-subset world model adds ``_per_subset``."""
+    tail = "" if world_model == "fixed-basis" else "_" + world_model.replace("-", "_")
+    return tables_dir(root) / f"{case.key}_{algo}_seed{seed}{tail}.csv"
 
 
 def regenerate_target(case: CaseStudy) -> str:
@@ -207,12 +215,16 @@ def build_multi_table(
     runs: int | None = None,
     episodes: int | None = None,
     masks: np.ndarray | None = None,
+    world_model: str = "fixed-basis",
 ) -> pd.DataFrame:
     """Schema-2 table of ``runs`` runs per subset (common random numbers, cached per run)."""
     from .utility import EPISODES, RUNS, multi_run_outcomes
 
     masks = np.arange(1 << case.n) if masks is None else np.asarray(masks)
-    out = multi_run_outcomes(case, algo, masks.tolist(), runs or RUNS, seed, episodes or EPISODES)
+    out = multi_run_outcomes(
+        case, algo, masks.tolist(), runs or RUNS, seed, episodes or EPISODES,
+        world_model=world_model,
+    )  # fmt: skip
     return runs_frame(case, out)
 
 
@@ -336,6 +348,7 @@ def save_table(
     seconds: float,
     episodes: int | None = None,
     path: Path | None = None,
+    world_model: str = "fixed-basis",
 ) -> Path:
     """Write a table and its JSON description atomically (the caller holds the data lock);
     ``path`` defaults to :func:`table_path` (:func:`partial_path` for a growing table)."""
@@ -359,7 +372,7 @@ def save_table(
         "episode_seeds": episode_seeds(seed, episodes) if multi else [EVAL_SEED],
         "null_rule": NULL_RULE if multi else "the agent fails its objective (paper's rule)",
         "eval_seed": EVAL_SEED,
-        "world_model": "fixed-basis RBF (5x5x5 grid, sigma 0.25) + ridge 0.1",
+        "world_model": WORLD_MODEL_TEXT[world_model],
         "traces_sha256_16": traces_digest(traces),
         "code_fingerprint": library_fingerprint(UTILITY_CODE),
         "n_subsets": int(len(frame)),
@@ -369,12 +382,22 @@ def save_table(
         **machine(),
         "regenerate": f"make {regenerate_target(case)}",
     }
-    return write_table(frame, path or table_path(case, algo, seed), meta, UTILITY)
+    target = path or table_path(case, algo, seed, world_model=world_model)
+    return write_table(frame, target, meta, UTILITY)
 
 
-def load_table(case: CaseStudy, algo: str, seed: int) -> tuple[pd.DataFrame, dict]:
-    """Read and validate a committed table (see the module docstring); returns (frame, JSON)."""
-    path = table_path(case, algo, seed)
+WORLD_MODEL_TEXT = {
+    "fixed-basis": "fixed-basis RBF (5x5x5 grid, sigma 0.25) + ridge 0.1",
+    "per-subset": "per-subset PCA + k-means RBF (the paper's procedure) + ridge 0.1",
+}
+
+
+def load_table(
+    case: CaseStudy, algo: str, seed: int, world_model: str = "fixed-basis"
+) -> tuple[pd.DataFrame, dict]:
+    """Read and validate a committed table (see the module docstring); returns (frame, JSON).
+    ``world_model="per-subset"`` reads the table made with the paper's per-subset fit."""
+    path = table_path(case, algo, seed, world_model=world_model)
     fix = f"regenerate it with `make {regenerate_target(case)}`"
     frame, meta = read_table(path, UTILITY, fix)
     for field in ("case", "algorithm", "seed"):

@@ -383,9 +383,11 @@ def run_outcomes(
     base_seed: int = 0,
     episodes: int = EPISODES,
     budget=None,
+    world_model: str = "fixed-basis",
 ) -> dict[int, dict[str, list]]:
     """Train one agent per (run, subset) -- agent seed :func:`run_seed` (run), the same for
     every subset -- all in one padded batch, and evaluate each on the shared episode seeds.
+    ``world_model``: :func:`world_models`.
 
     Returns per run: ``mask``, ``return`` (mean system return over the episodes),
     ``success`` (goal reached in every episode, :data:`NULL_RULE`), ``convergence`` (mean
@@ -396,7 +398,7 @@ def run_outcomes(
     all_masks = np.array([m for _ in runs for m in masks], dtype=np.int64)
     seeds = [run_seed(base_seed, r) for r in runs for _ in masks]
     t0 = time.perf_counter()
-    params = SufficientStatistics(traces).fit(all_masks)
+    params = world_models(traces, all_masks, world_model, base_seed)
     policy = train_agents(case, params, algo, seeds, None, budget)
     ev = evaluate_episodes(case, policy, policy.n_members, episode_seeds(base_seed, episodes))
     seconds = (time.perf_counter() - t0) / len(runs)
@@ -415,7 +417,32 @@ def run_outcomes(
     return out
 
 
-def _runs_config(case_key, traces, algo, base_seed, run, masks, episodes) -> dict:
+WORLD_MODELS = ("fixed-basis", "per-subset")
+
+
+def world_models(traces: Traces, masks, kind: str = "fixed-basis", seed: int = 0) -> RBFParams:
+    """The world models of the subsets ``masks``, stacked.
+
+    ``fixed-basis`` (our default, notebook 20): one RBF basis chosen without data, each
+    subset's output layer the ridge solution of its own traces. ``per-subset`` (the paper's
+    procedure, §2): PCA and k-means RBF centres fitted on the subset's data alone
+    (:func:`~.world_model.fit_per_subset`, seeded by ``seed``, the table's base seed: the
+    same model for every run of a subset).
+    """
+    masks = np.asarray(masks, dtype=np.int64)
+    if kind == "fixed-basis":
+        return SufficientStatistics(traces).fit(masks)
+    if kind == "per-subset":
+        from .world_model import fit_per_subset
+
+        fitted = {int(m): fit_per_subset(traces, int(m), seed) for m in np.unique(masks)}
+        return RBFParams.stack([fitted[int(m)] for m in masks])
+    raise ValueError(f"world_model must be one of {WORLD_MODELS}, got {kind!r}")
+
+
+def _runs_config(
+    case_key, traces, algo, base_seed, run, masks, episodes, world_model="fixed-basis"
+) -> dict:
     return {
         "case": case_key,
         "algo": algo,
@@ -426,7 +453,7 @@ def _runs_config(case_key, traces, algo, base_seed, run, masks, episodes) -> dic
         "budget": budget_of(algo),
         "masks": [int(m) for m in masks],
         "traces": traces_digest(traces),
-        "world_model": "fixed-basis",
+        "world_model": world_model,
     }
 
 
@@ -440,6 +467,7 @@ def multi_run_outcomes(
     traces: Traces | None = None,
     group: int | None = None,
     use_cache: bool = True,
+    world_model: str = "fixed-basis",
 ) -> dict[int, dict[str, list]]:
     """Outcomes of ``runs`` runs of every subset in ``masks``, cached per run (resumable).
 
@@ -450,7 +478,8 @@ def multi_run_outcomes(
     masks = [int(m) for m in masks]
     group = group or max(1, 1024 // max(1, len(masks)))
     cfg = {
-        r: _runs_config(case.key, traces, algo, base_seed, r, masks, episodes) for r in range(runs)
+        r: _runs_config(case.key, traces, algo, base_seed, r, masks, episodes, world_model)
+        for r in range(runs)
     }
     from ..repro.cache import is_cached
 
@@ -461,7 +490,9 @@ def multi_run_outcomes(
     out: dict[int, dict] = {}
     for i in range(0, len(todo), group):
         part = todo[i : i + group]
-        res = run_outcomes(case, traces, algo, masks, part, base_seed, episodes)
+        res = run_outcomes(
+            case, traces, algo, masks, part, base_seed, episodes, world_model=world_model
+        )
         for r in part:
             out[r] = cached(
                 "action_shapley_runs", cfg[r], lambda r=r, res=res: res[r], enabled=use_cache,
