@@ -151,9 +151,10 @@ def train_sac(
     q_t.load_state_dict(q.state_dict())
     q_params, q_t_params = list(q.parameters()), list(q_t.parameters())
     log_alpha = torch.zeros(R, device=dev, requires_grad=True)
-    opt_pi = _adam(actor.parameters(), b.lr)
     opt_q = _adam(q_params, b.lr)
-    opt_a = _adam([log_alpha], b.lr)
+    # the actor and the entropy coefficient step together: one fused Adam over both (Adam is
+    # elementwise per tensor, so this is the two optimisers' update, bitwise)
+    opt_pi = _adam([*actor.parameters(), log_alpha], b.lr)
 
     def twin(net: BatchedMLP, x: torch.Tensor) -> torch.Tensor:
         """Both critics' values ``(2, R, B)`` of ``x (R, B, obs + act)``."""
@@ -208,13 +209,12 @@ def train_sac(
         for p in q_params:
             p.requires_grad_(True)
         loss_pi = (alpha * logp - q_pi).mean(-1).sum()
-        opt_pi.zero_grad()
-        loss_pi.backward()
-        opt_pi.step()
         loss_a = -(log_alpha[:, None] * (logp.detach() + target_entropy)).mean(-1).sum()
-        opt_a.zero_grad()
-        loss_a.backward()
-        opt_a.step()
+        # one backward pass for both: alpha is detached in loss_pi and logp in loss_a, so
+        # each parameter receives exactly the gradient of its own loss
+        opt_pi.zero_grad()
+        (loss_pi + loss_a).backward()
+        opt_pi.step()
         with torch.no_grad():
             torch._foreach_mul_(q_t_params, 1 - b.tau)
             torch._foreach_add_(q_t_params, q_params, alpha=b.tau)
