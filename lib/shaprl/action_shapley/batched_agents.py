@@ -141,6 +141,14 @@ def train_sac(
     The twin critics of all members are one :class:`BatchedMLP` of ``2R`` members (critic 1 of
     member ``r`` is member ``r``, critic 2 is member ``R + r``), so each critic operation is
     one stacked call; the arithmetic per member is that of two separate networks.
+
+    Cost (issue 17): the exact game of §2 needs one agent per subset, 2^15 for Kubernetes, so
+    the update is kept lean without changing a single bit of any agent (checked against the
+    previous code on whole batches): one gather per minibatch from packed replay rows, the
+    actor and entropy coefficient in one backward pass and one fused Adam, random numbers
+    drawn in place, and a world model evaluated once per step (:class:`BatchedPIDEnv` looks
+    episode starts up). What remains is dominated by the stacked matrix products of the tiny
+    networks (``baddbmm``/``bmm``, whose per-member rounding we keep) and the per-member draws.
     """
     R, dev, b = env.R, env.a0.device, budget
     h = list(b.hidden)
