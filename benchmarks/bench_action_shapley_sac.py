@@ -11,8 +11,8 @@ measured 0.36 before this work). One run reports, at the fixed :data:`SAC_BUDGET
 
 Cost is linear in the training steps after a fixed part (networks, start statistics) once
 the replay buffer has outgrown the caches (a minibatch's rows are then random memory reads:
-from about 1,000 steps on at these chunk sizes; a line through 500 and 900 steps read 20 %
-low at 3,000), so each case trains twice, at 1,000 and 2,500 steps, and the line through the
+from about 1,000 steps on at these chunk sizes; a line through 500 and 900 steps read 17 %
+low at 3,000 on our loaded machine), so each case trains twice, at 1,000 and 2,500 steps, and the line through the
 two points is read at the full budget: minutes, not the half hour of full chunks. The
 device is the one the table builds use (a GPU when present, :func:`default_device`); on a
 GPU the CPU-seconds count the host only, so the wall time is the number to read there.
