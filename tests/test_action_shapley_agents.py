@@ -77,3 +77,37 @@ def test_batched_and_sb3_agents_reach_the_same_verdicts():
     first = [u[0] for u in out.batched_utilities]
     np.testing.assert_allclose(first, out.batched_utility.round(2))
     assert out.batched_null_fraction.between(0, 1).all()
+
+
+@pytest.mark.parametrize("copies", [1, 4])
+def test_looked_up_start_statistics_are_bitwise_the_model_s(stats, copies):
+    # BatchedPIDEnv evaluates its pool of episode starts once and looks a reset's start
+    # statistic up; the steps must be bitwise those of evaluating the model on every reset
+    from shaprl.action_shapley.pid_env import BatchedPIDEnv, BatchedRBF
+
+    model = BatchedRBF(stats.fit(np.array([3, 21, 31, 7] * 4)))
+    starts = torch.rand(16, 8, 2, generator=torch.Generator().manual_seed(0))
+    envs = [BatchedPIDEnv(VM_RIGHT_SIZING, model, copies, starts) for _ in range(2)]
+    envs[1]._s_pool = None  # the reference: the model evaluated on every reset
+    assert envs[0]._s_pool is not None
+    for e in envs:
+        e.reset_all()
+    act = torch.rand(40, 16, copies, 6, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    for t in range(40):
+        outs = [e.step(act[t]) for e in envs]
+        for a, b in zip(outs[0], outs[1], strict=True):
+            assert torch.equal(a, b)
+    assert torch.equal(envs[0].episode, envs[1].episode) and envs[0].episode.max() > 2 * copies
+
+
+def test_rbf_distances_per_coordinate_are_bitwise_the_summed_squares(stats):
+    from shaprl.action_shapley.pid_env import BatchedRBF
+
+    model = BatchedRBF(stats.fit(np.arange(16)))
+    x = torch.rand(16, 5, 3, generator=torch.Generator().manual_seed(2)) * 1.4 - 0.2
+    z = torch.bmm(x - model.shift[:, None], model.mix)
+    d2 = (z[:, :, None, :] - model.centres[:, None, :, :]).pow(2).sum(-1)
+    phi = torch.cat(
+        [torch.ones_like(z[..., :1]), z, torch.exp(-model.gamma[:, None, None] * d2)], -1
+    )
+    assert torch.equal(model(x), torch.bmm(phi, model.weights))

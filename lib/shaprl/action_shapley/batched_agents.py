@@ -73,11 +73,15 @@ class MemberRNG:
         self.device = device
 
     def normal(self, *shape: int) -> torch.Tensor:
-        out = np.stack([g.standard_normal(shape, dtype=np.float32) for g in self.gens])
+        out = np.empty((len(self.gens), *shape), dtype=np.float32)
+        for g, row in zip(self.gens, out, strict=True):  # filled in place: no stacking copy
+            g.standard_normal(dtype=np.float32, out=row)
         return torch.from_numpy(out).to(self.device)
 
     def uniform(self, *shape: int) -> torch.Tensor:
-        out = np.stack([g.random(shape, dtype=np.float32) for g in self.gens])
+        out = np.empty((len(self.gens), *shape), dtype=np.float32)
+        for g, row in zip(self.gens, out, strict=True):
+            g.random(dtype=np.float32, out=row)
         return torch.from_numpy(out).to(self.device)
 
 
@@ -120,13 +124,8 @@ def _random_starts(env: BatchedPIDEnv, rng: MemberRNG) -> None:
     env.reset_all()
 
 
-def _flat_take(buf: torch.Tensor, flat_idx: torch.Tensor) -> torch.Tensor:
-    """Rows of a per-member buffer ``(R, N, ...)`` at flat indices ``r * N + idx`` (R, B)."""
-    return (
-        buf.flatten(0, 1)
-        .index_select(0, flat_idx.reshape(-1))
-        .view(*flat_idx.shape, *buf.shape[2:])
-    )
+_OA = OBS_DIM + ACT_DIM  #: a replay row: obs and action (the critic's input), next obs, r, done
+_ROW = _OA + OBS_DIM + 2
 
 
 def _adam(params, lr: float, **kw) -> torch.optim.Adam:
@@ -142,6 +141,14 @@ def train_sac(
     The twin critics of all members are one :class:`BatchedMLP` of ``2R`` members (critic 1 of
     member ``r`` is member ``r``, critic 2 is member ``R + r``), so each critic operation is
     one stacked call; the arithmetic per member is that of two separate networks.
+
+    Cost (issue 17): the exact game of §2 needs one agent per subset, 2^15 for Kubernetes, so
+    the update is kept lean without changing a single bit of any agent (checked against the
+    previous code on whole batches): one gather per minibatch from packed replay rows, the
+    actor and entropy coefficient in one backward pass and one fused Adam, random numbers
+    drawn in place, and a world model evaluated once per step (:class:`BatchedPIDEnv` looks
+    episode starts up). What remains is dominated by the stacked matrix products of the tiny
+    networks (``baddbmm``/``bmm``, whose per-member rounding we keep) and the per-member draws.
     """
     R, dev, b = env.R, env.a0.device, budget
     h = list(b.hidden)
@@ -152,9 +159,10 @@ def train_sac(
     q_t.load_state_dict(q.state_dict())
     q_params, q_t_params = list(q.parameters()), list(q_t.parameters())
     log_alpha = torch.zeros(R, device=dev, requires_grad=True)
-    opt_pi = _adam(actor.parameters(), b.lr)
     opt_q = _adam(q_params, b.lr)
-    opt_a = _adam([log_alpha], b.lr)
+    # the actor and the entropy coefficient step together: one fused Adam over both (Adam is
+    # elementwise per tensor, so this is the two optimisers' update, bitwise)
+    opt_pi = _adam([*actor.parameters(), log_alpha], b.lr)
 
     def twin(net: BatchedMLP, x: torch.Tensor) -> torch.Tensor:
         """Both critics' values ``(2, R, B)`` of ``x (R, B, obs + act)``."""
@@ -163,12 +171,11 @@ def train_sac(
     rng = MemberRNG(seeds, dev)
     _random_starts(env, rng)
     n = b.total_steps
-    buf_o = torch.zeros(R, n, OBS_DIM, device=dev)
-    buf_a = torch.zeros(R, n, ACT_DIM, device=dev)
-    buf_r = torch.zeros(R, n, device=dev)
-    buf_n = torch.zeros(R, n, OBS_DIM, device=dev)
-    buf_d = torch.zeros(R, n, device=dev)
+    # one replay row per transition, (obs, act, next obs, reward, done), so a minibatch is a
+    # single gather (one random memory access per row, not one per field)
+    buf = torch.zeros(R * n, _ROW, device=dev)
     offset = (torch.arange(R, device=dev) * n)[:, None]
+    rows_t = torch.arange(R, device=dev) * n  # row of member r's transition t: rows_t + t
     obs = env.reset_all()  # (R, 1, OBS)
     target_entropy = -float(ACT_DIM)
     for t in range(n):
@@ -185,20 +192,21 @@ def train_sac(
             with torch.no_grad():
                 act, _ = _squashed(actor, obs, explore_n[:, j][:, None])
         nxt, rew, done, trunc, final = env.step(act)
-        buf_o[:, t], buf_a[:, t], buf_r[:, t] = obs[:, 0], act[:, 0], rew[:, 0]
-        buf_n[:, t], buf_d[:, t] = final[:, 0], done[:, 0].float()
+        buf[rows_t + t] = torch.cat([obs, act, final, rew[..., None], done[..., None]], -1)[:, 0]
         obs = nxt
         if t + 1 < b.learning_starts:
             continue
         idx = (draw_idx[:, j] * (t + 1)).long().clamp(max=t) + offset  # (R, B) flat rows
-        o, a, r, o2, d = (_flat_take(x, idx) for x in (buf_o, buf_a, buf_r, buf_n, buf_d))
+        rows = buf.index_select(0, idx.view(-1)).view(R, -1, _ROW)
+        oa, r, d = rows[..., :_OA], rows[..., _OA + OBS_DIM], rows[..., _OA + OBS_DIM + 1]
+        o, o2 = rows[..., :OBS_DIM].contiguous(), rows[..., _OA : _OA + OBS_DIM].contiguous()
         eps = draw_eps[:, j]
         alpha = log_alpha.exp().detach()[:, None]
         with torch.no_grad():
             a2, logp2 = _squashed(actor, o2, eps[:, 1])
             qn = twin(q_t, torch.cat([o2, a2], -1)).min(0).values - alpha * logp2
             target = r + b.gamma * (1 - d) * qn
-        loss_q = (0.5 * (twin(q, torch.cat([o, a], -1)) - target).pow(2).mean(-1)).sum()
+        loss_q = (0.5 * (twin(q, oa) - target).pow(2).mean(-1)).sum()
         opt_q.zero_grad()
         loss_q.backward()
         opt_q.step()
@@ -209,13 +217,12 @@ def train_sac(
         for p in q_params:
             p.requires_grad_(True)
         loss_pi = (alpha * logp - q_pi).mean(-1).sum()
-        opt_pi.zero_grad()
-        loss_pi.backward()
-        opt_pi.step()
         loss_a = -(log_alpha[:, None] * (logp.detach() + target_entropy)).mean(-1).sum()
-        opt_a.zero_grad()
-        loss_a.backward()
-        opt_a.step()
+        # one backward pass for both: alpha is detached in loss_pi and logp in loss_a, so
+        # each parameter receives exactly the gradient of its own loss
+        opt_pi.zero_grad()
+        (loss_pi + loss_a).backward()
+        opt_pi.step()
         with torch.no_grad():
             torch._foreach_mul_(q_t_params, 1 - b.tau)
             torch._foreach_add_(q_t_params, q_params, alpha=b.tau)

@@ -48,6 +48,8 @@ class BatchedRBF:
         self.shift, self.mix, self.centres = t(params.shift), t(params.mix), t(params.centres)
         self.gamma, self.weights = t(params.gamma), t(params.weights)
         self.valid = torch.as_tensor(params.valid, device=device)
+        # one (R, 1, C) plane per coordinate of the centres, for the distance below
+        self._centre_planes = [self.centres[:, None, :, k].contiguous() for k in range(3)]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """``(R, N, 3) -> (R, N, 2)``."""
@@ -55,8 +57,14 @@ class BatchedRBF:
         # squared distances to the centres, elementwise: torch.cdist takes a matmul route for
         # more than 25 centres whose rounding depends on a member's position in the batch
         # (measured on an AMD EPYC, torch's AVX2 kernels), which made a subset's SAC agent
-        # depend on its batch
-        d2 = (z[:, :, None, :] - self.centres[:, None, :, :]).pow(2).sum(-1)
+        # depend on its batch. Summed coordinate by coordinate, ((d0^2 + d1^2) + d2^2): the
+        # order in which ``.pow(2).sum(-1)`` over the last axis of (R, N, C, 3) adds them
+        # (bitwise the same, tested), without the (R, N, C, 3) intermediate and its strided
+        # reduction (3x faster)
+        d2 = None
+        for k, plane in enumerate(self._centre_planes):
+            dk = z[..., k : k + 1] - plane
+            d2 = dk * dk if d2 is None else d2 + dk * dk
         phi = torch.cat(
             [torch.ones_like(z[..., :1]), z, torch.exp(-self.gamma[:, None, None] * d2)], -1
         )
@@ -80,11 +88,43 @@ class BatchedPIDEnv:
         self.R, self.E = model.weights.shape[0], n_copies
         dev = model.weights.device
         self.a0 = torch.as_tensor(case.normalise(case.initial), dtype=torch.float32, device=dev)
-        self.starts = starts
         self.episode = torch.arange(n_copies, device=dev).repeat(self.R, 1)  # (R, E)
         self.lo, self.hi = case.band
         self.step_limit = torch.tensor(case.step_limit, dtype=torch.float32, device=dev)
+        self._s_a0 = self._start_statistic(self.a0.expand(self.R, self.E, 2))
+        self.starts = starts
         self.reset_all()
+
+    @property
+    def starts(self) -> torch.Tensor | None:
+        """``(R, P, 2)`` initial configurations of successive episodes (``None``: Table 6's)."""
+        return self._starts
+
+    @starts.setter
+    def starts(self, value: torch.Tensor | None) -> None:
+        self._starts = value
+        self._s_pool = None if value is None else self._pool_statistics(value)
+
+    def _start_statistic(self, a: torch.Tensor) -> torch.Tensor:
+        """The model's statistic ``(R, E)`` at start configurations ``a (R, E, 2)``."""
+        thr = torch.full((self.R, self.E), self.case.threshold, device=self.a0.device)
+        return self._predict(thr, a)[0]
+
+    def _pool_statistics(self, starts: torch.Tensor) -> torch.Tensor | None:
+        """The start statistic of every pool entry ``(R, P)``, computed once.
+
+        An episode's start statistic depends on its start alone, so it is looked up on reset
+        instead of evaluating the world model a second time every step. Copy ``e`` only ever
+        draws entries ``p = e (mod E)`` (its episode counter advances by ``E``), so the pool
+        is evaluated ``E`` entries at a time, entry ``p`` in row ``p mod E``: the very call
+        (shapes, rows, kernels) a reset would make, hence bitwise the same statistic. A pool
+        whose size is not a multiple of ``E`` is evaluated on reset, as before (``None``).
+        """
+        p = starts.shape[1]
+        if p % self.E:
+            return None
+        parts = [self._start_statistic(starts[:, i : i + self.E]) for i in range(0, p, self.E)]
+        return torch.cat(parts, 1)
 
     def _predict(self, s: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = torch.cat([(s / self.case.cap)[..., None], a], -1)  # (R, E, 3)
@@ -96,13 +136,15 @@ class BatchedPIDEnv:
         """Reset the copies where ``idx`` (R, E) is True."""
         if self.starts is None:
             a = self.a0.expand(self.R, self.E, 2)
+            s0 = self._s_a0
         else:
-            pick = (self.episode % self.starts.shape[1])[..., None].expand(-1, -1, 2)
-            a = torch.gather(self.starts, 1, pick)
+            pick = self.episode % self.starts.shape[1]
+            a = torch.gather(self.starts, 1, pick[..., None].expand(-1, -1, 2))
             self.episode = torch.where(idx, self.episode + self.E, self.episode)
-        s0, _ = self._predict(
-            torch.full((self.R, self.E), self.case.threshold, device=self.a0.device), a
-        )
+            if self._s_pool is None:
+                s0 = self._start_statistic(a)
+            else:
+                s0 = torch.gather(self._s_pool, 1, pick)
         m = idx
         self.a = torch.where(m[..., None], a, self.a)
         self.s = torch.where(m, s0, self.s)
