@@ -16,9 +16,9 @@ TINY = {
     "cubes": [[2, 2], [3, 2]],  # 3 and 8 non-terminal cells
     "kinds": ["behaviour"],
     "runs": 2,
-    "max_updates": 400,
+    "max_updates": 200,
     "seed": 0,
-    "dqn_steps": 400,
+    "dqn_steps": 300,
 }
 
 
