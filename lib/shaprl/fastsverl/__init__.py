@@ -12,7 +12,10 @@ batched model (:mod:`shaprl.batched`).
 * :mod:`.outcome` -- outcome characteristic models on- and off-policy (Eqs. 14-16);
 * :mod:`.explainer` -- :class:`FastSVERLExplainer`, amortised explanations of any policy on a
   gymnasium environment, returning the exact engine's :class:`~shaprl.sverl.Explanation`;
-* :mod:`.experiments` -- the paper's experiments (accuracy, Hypercube scaling, large Mastermind).
+* :mod:`.experiments` -- the paper's experiments (accuracy, Hypercube scaling, large Mastermind);
+* :mod:`.hypercube_dqn` -- Hypercube in the authors' setting: a DQN agent per cube, explained
+  greedily from the origin (Fig. 2, App. C Fig. 5; the settle chunks of notebook 31);
+* :mod:`.settle` -- the committed long runs ("settle chunks") of ``make fastsverl-settle``.
 """
 
 from .coalitions import (

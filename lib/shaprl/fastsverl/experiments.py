@@ -274,8 +274,9 @@ def hypercube_problem(
     the first action -- what ``argmax`` of a converged DQN's Q-values returns. Its on-policy
     support is one shortest path from the origin (``dims * (side - 1)`` non-terminal cells, the
     path bound ``n(l-1)+1`` counting the goal), not all ``side**dims`` cells. The authors
-    explain their trained DQN agent's greedy policy; this stand-in equals it wherever that
-    agent is optimal (:func:`hypercube_support` reports the support either way).
+    explain their trained DQN agent's greedy policy (:mod:`.hypercube_dqn`, the settle
+    chunks); this stand-in equals it wherever that agent is optimal (:func:`hypercube_support`
+    reports the support either way).
     ``policy="uniform-ties"``: the optimal policy splitting ties uniformly (every cell lies
     on a shortest path, so the support is every non-terminal cell). The prediction is V*.
     """
@@ -335,7 +336,8 @@ def scaling_runs(
     Characteristic models must reach ``char_target``; Shapley models (trained on the exact
     characteristic, as in the paper) are recorded at both ``char_target`` (the caption's 0.01)
     and ``shapley_target`` (the code's 0.001). A run that never reaches its target within
-    ``max_updates`` is NaN.
+    ``max_updates`` is NaN. The explained policy is ``budget.policy`` of
+    :func:`hypercube_problem`; :mod:`.hypercube_dqn` runs the same on trained DQN agents.
     """
     torch.set_num_threads(1)
     rows = []
@@ -343,48 +345,59 @@ def scaling_runs(
         prob = hypercube_problem(
             side, dims, policy=budget.policy, seed=budget.seed, max_eval_rows=budget.eval_rows
         )
-        for kind in kinds:
-            shapley_targets = sorted({budget.char_target, budget.shapley_target}, reverse=True)
-            for model, targets in (
-                ("characteristic", [budget.char_target]),
-                ("shapley", shapley_targets),
-            ):
-                cfg = TrainConfig(
-                    hidden=budget.hidden,
-                    n_runs=budget.n_runs,
-                    eval_every=budget.eval_every,
-                    seed=budget.seed,
-                    updates=budget.max_updates,
-                    stop_below=min(targets),
-                )
-                if model == "characteristic":
-                    _, curves = train_characteristic(
-                        prob.data(kind), cfg, exact=prob.characteristic_eval(kind)
-                    )
-                else:
-                    _, curves = train_shapley(
-                        prob.data(kind),
-                        ExactCharacteristic(prob.table(kind)),
-                        cfg,
-                        exact=prob.shapley_eval(kind),
-                    )
-                for target in targets:
-                    reached = updates_to_target(curves.updates, curves.exact_mse, target)
-                    rows += [
-                        {
-                            "side": side,
-                            "dims": dims,
-                            "states": side**dims,
-                            "support": len(prob.support),
-                            "kind": kind,
-                            "model": model,
-                            "target": target,
-                            "run": r,
-                            "updates": u,
-                        }
-                        for r, u in enumerate(reached)
-                    ]
+        rows += [
+            {"side": side, "dims": dims, **r} for r in problem_scaling_rows(prob, kinds, budget)
+        ]
     return pd.DataFrame(rows)
+
+
+def problem_scaling_rows(
+    prob: TabularProblem, kinds: tuple[str, ...], budget: ScalingBudget
+) -> list[dict[str, Any]]:
+    """:func:`scaling_runs` on one explained problem: rows ``states, support, kind, model,
+    target, run, updates`` (``states`` = the cube's cells lⁿ, the authors' axis)."""
+    side, dims = prob.mdp.info["side"], prob.mdp.info["dims"]
+    rows = []
+    for kind in kinds:
+        shapley_targets = sorted({budget.char_target, budget.shapley_target}, reverse=True)
+        for model, targets in (
+            ("characteristic", [budget.char_target]),
+            ("shapley", shapley_targets),
+        ):
+            cfg = TrainConfig(
+                hidden=budget.hidden,
+                n_runs=budget.n_runs,
+                eval_every=budget.eval_every,
+                seed=budget.seed,
+                updates=budget.max_updates,
+                stop_below=min(targets),
+            )
+            if model == "characteristic":
+                _, curves = train_characteristic(
+                    prob.data(kind), cfg, exact=prob.characteristic_eval(kind)
+                )
+            else:
+                _, curves = train_shapley(
+                    prob.data(kind),
+                    ExactCharacteristic(prob.table(kind)),
+                    cfg,
+                    exact=prob.shapley_eval(kind),
+                )
+            for target in targets:
+                reached = updates_to_target(curves.updates, curves.exact_mse, target)
+                rows += [
+                    {
+                        "states": side**dims,
+                        "support": len(prob.support),
+                        "kind": kind,
+                        "model": model,
+                        "target": target,
+                        "run": r,
+                        "updates": u,
+                    }
+                    for r, u in enumerate(reached)
+                ]
+    return rows
 
 
 # -- large Mastermind (Tables 1-4, Fig. 6) ---------------------------------------------------------
@@ -836,6 +849,9 @@ class SettleBudget:
     reason: str
 
 
+#: the settle chunks of notebook 31 (:mod:`.hypercube_dqn`, one per number of dimensions)
+HYPERCUBE_WHERE = " + ".join(f"hypercube_dqn_n{n}" for n in (2, 3, 4, 5))
+
 #: One row per FastSVERL claim outside notebook 32 (large Mastermind: indicative on CPU).
 SETTLE_BUDGETS: dict[str, SettleBudget] = {
     # notebook 30 (Fig. 1, App. C Fig. 4)
@@ -921,16 +937,17 @@ SETTLE_BUDGETS: dict[str, SettleBudget] = {
         None,
         5,
         (),
-        "not computed",
+        HYPERCUBE_WHERE,
         "Fig. 2/5 plot updates to reach 0.01 (cap 10k epochs = 620k updates); a cube is settled "
-        "when every run reaches the target; the authors' greedy DQN agents per cube (50k-1M "
-        "steps) are a settle chunk not computed yet",
+        "when every run reaches the target under the cap. The chunks train the authors' DQN "
+        "agent per cube (their 50k-1M steps, sides 2-6 x dims 2-5) and explain its greedy "
+        "path from the origin (support beside l^n); behaviour only (Fig. 2), 5 runs",
     ),
     "fig2_features_matter_little": SettleBudget(
-        "31", 620_000, None, 5, (), "not computed", "as fig2_polynomial_in_states"
+        "31", 620_000, None, 5, (), HYPERCUBE_WHERE, "as fig2_polynomial_in_states"
     ),
     "fig2_characteristic_needs_more": SettleBudget(
-        "31", 620_000, None, 5, (), "not computed", "as fig2_polynomial_in_states"
+        "31", 620_000, None, 5, (), HYPERCUBE_WHERE, "as fig2_polynomial_in_states"
     ),
     # notebook 33 (Fig. 3a, 7-9)
     "fig3a_is_lowers_buffer_error": SettleBudget(

@@ -34,7 +34,7 @@ import pandas as pd
 import torch
 
 from ..repro.claims import Evidence, committed_run
-from ..repro.data import CURVE, read_table, write_table
+from ..repro.data import CURVE, TableSchema, read_table, write_table
 from ..repro.locks import writing_data
 from ..repro.paths import repo_root
 
@@ -51,6 +51,8 @@ class Chunk:
     config: dict[str, Any]
     compute: Callable[[dict[str, Any], str], pd.DataFrame] = field(repr=False, compare=False)
     estimate_cpu_s: float = 0.0  #: measured or estimated CPU seconds on 2 cores (README)
+    #: the committed table's schema (``curve``; the Hypercube chunks: ``hypercube_scaling``)
+    schema: TableSchema = field(default=CURVE, compare=False)
 
 
 def directory() -> Path:
@@ -179,6 +181,49 @@ def sampling_outcome_frame(frame: pd.DataFrame, domain: str) -> pd.DataFrame:
     )
 
 
+def _hypercube_dqn(cfg: dict[str, Any], device: str) -> pd.DataFrame:
+    """Fig. 2 / App. C Fig. 5 in the authors' setting: per cube, the authors' DQN agent, its
+    greedy path from the origin and the updates to reach the target exact MSE
+    (:func:`.hypercube_dqn.scaling_chunk`)."""
+    from .hypercube_dqn import scaling_chunk
+
+    return scaling_chunk(cfg)
+
+
+def _hypercube_chunks() -> tuple[Chunk, ...]:
+    """One chunk per number of dimensions n (sides 2-6, the authors' cube set): the DQN
+    agents of larger n cost most (n = 5: 2.15M environment steps), so the smaller ones are
+    committed first. Behaviour only (Fig. 2), 5 runs, the authors' cap of 10k epochs."""
+    from .hypercube_dqn import SCALING
+
+    return tuple(
+        Chunk(
+            f"hypercube_dqn_n{n}",
+            HYPERCUBE_CLAIMS,
+            {
+                "cubes": [[side, n] for side in (2, 3, 4, 5, 6)],
+                "kinds": ["behaviour"],
+                "runs": 5,
+                "max_updates": 620_000,
+                "seed": 0,
+                "dqn_steps": None,  # the authors' per-cube budget (hypercube_dqn.AUTHORS_DQN_STEPS)
+            },
+            _hypercube_dqn,
+            schema=SCALING,
+        )
+        for n in (2, 3, 4, 5)
+    )
+
+
+#: the claims of notebook 31 the Hypercube chunks decide
+HYPERCUBE_CLAIMS = (
+    "fig2_polynomial_in_states",
+    "fig2_features_matter_little",
+    "fig2_characteristic_needs_more",
+)
+HYPERCUBE_CHUNKS = tuple(f"hypercube_dqn_n{n}" for n in (2, 3, 4, 5))
+
+
 def prefix(chunk: Chunk, updates: int, runs: int) -> dict[str, Any]:
     """The configuration of a short prefix of ``chunk`` (its first ``runs`` runs)."""
     cfg = dict(chunk.config, updates=updates, runs=runs)
@@ -236,6 +281,7 @@ CHUNKS: dict[str, Chunk] = {
             },
             _mm222_sampling_outcome,
         ),
+        *_hypercube_chunks(),
     )
 }
 
@@ -282,7 +328,7 @@ def run_chunk(name: str, device: str = "cpu") -> Path:
         "torch": torch.__version__,
     }
     with writing_data():  # no notebook reads data/ while a chunk is written
-        return write_table(frame, path(name), meta, CURVE)
+        return write_table(frame, path(name), meta, chunk.schema)
 
 
 def code_warning(metas: dict[str, dict[str, Any]]) -> str:
@@ -315,7 +361,7 @@ def load(name: str) -> tuple[pd.DataFrame, dict[str, Any], Evidence]:
     The evidence carries a warning (shown in the claim's ``measured`` text) when the chunk's
     code fingerprint differs from the current code's (:func:`code_warning`).
     """
-    frame, meta = read_table(path(name), CURVE, fix(name))
+    frame, meta = read_table(path(name), CHUNKS[name].schema, fix(name))
     if meta.get("config_hash") != _config_hash(CHUNKS[name].config):
         raise ValueError(
             f"{path(name)}: computed with another configuration than CHUNKS[{name!r}]. "
@@ -352,6 +398,22 @@ def prefix_check(
         "largest gap": float((both["re-run"] - both["committed"]).abs().max()),
         "tolerance": f"{atol:g} + {rtol:g} x committed",
         "agrees": bool(len(both)) and bool(ok.all()),
+    }
+
+
+def hypercube_prefix_check(
+    name: str, cubes: list[tuple[int, int]], runs: int, *, rtol: float = 0.5, atol: float = 8.0
+) -> dict[str, Any]:
+    """Re-run a Hypercube chunk on a few of its cubes and its first ``runs`` runs (the agents
+    are retrained with the same seed) and compare (:func:`.hypercube_dqn.compare_prefix`)."""
+    from .hypercube_dqn import compare_prefix
+
+    chunk = CHUNKS[name]
+    committed, _, _ = load(name)
+    cfg = dict(chunk.config, cubes=[list(c) for c in cubes], runs=runs)
+    return {
+        "chunk": name,
+        **compare_prefix(committed, chunk.compute(cfg, "cpu"), rtol=rtol, atol=atol),
     }
 
 
