@@ -94,7 +94,11 @@ def values_frame(case: CaseStudy, algos=("sac", "ppo"), seeds=(0,)) -> pd.DataFr
 
 
 def degeneracy(
-    case: CaseStudy, algos=("sac", "ppo"), seed: int = 0, decimals: int = 2
+    case: CaseStudy,
+    algos=("sac", "ppo"),
+    seed: int = 0,
+    decimals: int = 2,
+    world_model: str = "fixed-basis",
 ) -> pd.DataFrame:
     """Is the game degenerate? One row per algorithm.
 
@@ -106,7 +110,7 @@ def degeneracy(
     """
     rows = []
     for algo in algos:
-        frame, _ = load_table(case, algo, seed)
+        frame, _ = load_table(case, algo, seed, world_model=world_model)
         frame = frame.sort_values("mask")
         table = frame["utility"].to_numpy(dtype=float)
         ok = ~np.isnan(table)
@@ -124,6 +128,7 @@ def degeneracy(
         rows.append(
             {
                 "algorithm": algo,
+                "world model": world_model,
                 "non-null subsets": int(ok.sum()),
                 "distinct non-null utilities": int(len(values)),
                 "most common utility": mode,
