@@ -18,7 +18,6 @@ start) or ``DQN loss`` (mean since the previous checkpoint).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -143,15 +142,6 @@ def read_domain(domain: str) -> tuple[pd.DataFrame, dict[str, dict]] | None:
     return pd.concat(frames, ignore_index=True), metas
 
 
-def _evidence(names: list[str], metas: dict[str, dict]):
-    from ..repro.claims import committed_run
-    from . import settle
-
-    first, last = names[0], names[-1]
-    ev = committed_run([settle.path(n) for n in names], budget=f"settle chunks {first}..{last}")
-    return replace(ev, warning=settle.code_warning(metas))
-
-
 def claims(peaks: pd.DataFrame, committed: dict[str, dict]) -> list[dict[str, Any]]:
     """The four claims, ready for ``report.claim(**c)``.
 
@@ -219,7 +209,7 @@ def claims(peaks: pd.DataFrame, committed: dict[str, dict]) -> list[dict[str, An
         names = [n for d in CLAIM_DOMAINS[c["key"]] for n in chunk_names(d)]
         c["needs"] = "paper"
         if all(n in committed for n in names):
-            c["source"] = _evidence(names, {n: committed[n] for n in names})
+            c["source"] = settle.chunks_evidence(names, {n: committed[n] for n in names})
             c["measured"] += f" [committed runs: {AGENTS} agents per domain, 100k steps each]"
             continue
         missing = [n for n in names if not settle.available(n)]

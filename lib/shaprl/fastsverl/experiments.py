@@ -944,7 +944,7 @@ SETTLE_BUDGETS: dict[str, SettleBudget] = {
         36_278,
         5,
         (75, 76, 78, 79),
-        "not computed",
+        " + ".join(f"mm222_off_policy_is_agent{a}" for a in range(5)),
         "Fig. 7: IS below no IS from 36,278 (behaviour) / 8,602 (prediction) updates; within "
         "10 % of final from 162,503 / 374,000 (the IS curves keep drifting down)",
     ),
@@ -954,7 +954,7 @@ SETTLE_BUDGETS: dict[str, SettleBudget] = {
         2_427,
         5,
         (76, 77, 79, 80),
-        "not computed",
+        " + ".join(f"mm222_off_policy_is_agent{a}" for a in range(5)),
         "Fig. 7: IS above on-policy from 2,427 / 1,993 updates; settled from 162,503 / 374,000",
     ),
     "fig8_normalised_best_unnormalised_worst": SettleBudget(

@@ -122,6 +122,40 @@ def _gw_off_policy(cfg: dict[str, Any], device: str) -> pd.DataFrame:
     )
 
 
+def _mm222_off_policy(cfg: dict[str, Any], device: str) -> pd.DataFrame:
+    """One Mastermind-222 agent of notebook 33's Fig. 3a / App. D Fig. 7 run: its buffer under
+    on-policy, no-IS and IS training, both kinds (exactly the notebook's per-agent job,
+    :func:`.off_policy.off_policy_curves` with ``agent_seeds=[agent]``); ``run`` is the seeded
+    run of that agent (the agent is in the configuration)."""
+    from . import off_policy as op
+    from .training import TrainConfig
+
+    tc = TrainConfig(
+        hidden=(64, 64),
+        updates=cfg["updates"],
+        eval_every=cfg["eval_every"],
+        n_runs=cfg["runs"],
+        seed=cfg["seed"],
+    )
+    f = op.off_policy_curves("Mastermind-222", op.MM_CONDITIONS, agent_seeds=[cfg["agent"]], cfg=tc)
+    return pd.DataFrame(
+        {
+            "run": f["seed"].astype(int),
+            "update": f["update"].astype(np.int64),
+            "metric": f["kind"] + " | " + f["condition"],
+            "value": f["exact_mse"].astype(float),
+        }
+    )
+
+
+#: agents of the Mastermind-222 off-policy chunks (notebook 33; the authors train 20)
+MM222_OFF_POLICY_AGENTS = 5
+
+
+def mm222_off_policy_name(agent: int) -> str:
+    return f"mm222_off_policy_is_agent{agent}"
+
+
 def off_policy_frame(frame: pd.DataFrame, domain: str) -> pd.DataFrame:
     """A settle chunk of :func:`_gw_off_policy` back in :func:`.off_policy.off_policy_curves`' layout."""
     parts = frame["metric"].str.split(" | ", n=1, regex=False)
@@ -206,6 +240,10 @@ def _continual_chunks() -> list[Chunk]:
     ]
 
 
+#: estimated CPU seconds of one Mastermind-222 off-policy agent (374k updates, 6 models)
+MM222_OFF_POLICY_CPU_S = 0.0
+
+
 def prefix(chunk: Chunk, updates: int, runs: int) -> dict[str, Any]:
     """The configuration of a short prefix of ``chunk`` (its first ``runs`` runs)."""
     cfg = dict(chunk.config, updates=updates, runs=runs)
@@ -264,6 +302,19 @@ CHUNKS: dict[str, Chunk] = {
             _mm222_sampling_outcome,
         ),
         *_continual_chunks(),
+        # notebook 33, Fig. 3a / 7: one chunk per agent (agents are independent jobs, so the
+        # split changes no number); the authors' 2,000 epochs x 187 batches = 374k updates,
+        # logged every 1,870 as notebook 33's paper profile; CPU estimate from a prefix
+        *(
+            Chunk(
+                mm222_off_policy_name(a),
+                ("fig3a_is_lowers_buffer_error", "fig3a_is_short_of_on_policy"),
+                {"agent": a, "runs": 1, "updates": 374_000, "eval_every": 1_870, "seed": 0},
+                _mm222_off_policy,
+                MM222_OFF_POLICY_CPU_S,
+            )
+            for a in range(MM222_OFF_POLICY_AGENTS)
+        ),
     )
 }
 
@@ -355,6 +406,26 @@ def load(name: str) -> tuple[pd.DataFrame, dict[str, Any], Evidence]:
 
 def available(name: str) -> bool:
     return status(name) == "done"
+
+
+def chunks_evidence(names: list[str], metas: dict[str, dict[str, Any]]) -> Evidence:
+    """One evidence handle for a claim decided by several loaded chunks (name -> JSON), with
+    :func:`code_warning` of them all."""
+    ev = committed_run([path(n) for n in names], budget=f"settle chunks {names[0]}..{names[-1]}")
+    return replace(ev, warning=code_warning(metas))
+
+
+def read_mm222_off_policy() -> tuple[pd.DataFrame, dict[str, dict[str, Any]]] | None:
+    """Notebook 33's Mastermind-222 chunks in :func:`.off_policy.off_policy_curves`' layout and
+    name -> JSON of each; None unless every agent's chunk is committed."""
+    names = [mm222_off_policy_name(a) for a in range(MM222_OFF_POLICY_AGENTS)]
+    if not all(available(n) for n in names):
+        return None
+    frames, metas = [], {}
+    for a, n in enumerate(names):
+        f, metas[n], _ = load(n)
+        frames.append(off_policy_frame(f, "Mastermind-222").assign(agent=a, seed=f["run"]))
+    return pd.concat(frames, ignore_index=True), metas
 
 
 def prefix_check(
