@@ -153,3 +153,34 @@ def test_a_corrupted_chunk_is_refused(committed):
     p.write_text("\n".join(lines) + "\n")
     with pytest.raises(DataFormatError, match="value"):
         cc.read_domain(cc.MM2)
+
+
+# -- notebook 33's Mastermind-222 off-policy chunks (synthetic) --------------------------------
+def _off_policy(cfg, device):
+    u = np.arange(0, 3 * cfg["eval_every"] + 1, cfg["eval_every"])
+    order = {"on-policy": 0.001, "buffer, IS": 0.007, "buffer, no IS": 0.01}
+    rows = [
+        pd.DataFrame(
+            {"run": 0, "update": u, "metric": f"{k} | {c}", "value": v * (1 + cfg["agent"])}
+        )
+        for k in ("behaviour", "prediction")
+        for c, v in order.items()
+    ]
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_off_policy_chunks_read_only_when_all_committed(tmp_path, monkeypatch):
+    (tmp_path / "lib" / "shaprl").mkdir(parents=True)
+    monkeypatch.setenv("SHAPRL_ROOT", str(tmp_path))
+    names = [settle.mm222_off_policy_name(a) for a in range(settle.MM222_OFF_POLICY_AGENTS)]
+    for n in names:
+        monkeypatch.setitem(settle.CHUNKS, n, replace(settle.CHUNKS[n], compute=_off_policy))
+        assert settle.read_mm222_off_policy() is None  # not all agents yet
+        settle.run_chunk(n)
+    frame, metas = settle.read_mm222_off_policy()
+    assert sorted(frame["agent"].unique()) == list(range(5)) and set(metas) == set(names)
+    final = op.final_table(op.summarise_curves(frame, ["domain", "kind"]))
+    f = final.set_index(["kind", "condition"])["final exact MSE"]
+    assert f["behaviour", "buffer, IS"] == pytest.approx(0.007 * 3)  # mean of 1..5 x 0.007
+    ev = settle.chunks_evidence(names, metas)
+    assert "mm222_off_policy_is_agent4.csv" in ev.describe()
