@@ -42,10 +42,16 @@ from ..mdp.solvers import policy_evaluation
 from ..mdp.tabular import TabularMDP
 from .coalitions import MASK_VALUE, kernel_coalitions, mask, uniform_coalitions
 from .exact import tabular_problem
-from .off_policy import band, importance_weights
+from .off_policy import band, domain_model, importance_weights
 from .training import efficiency_correction
 
 RATIOS = (1, 2, 10, 50)
+#: the explained kinds of notebook 34 and its settle chunks (one batched group serves both)
+KINDS = ("prediction", "behaviour")
+
+
+class _Stop(Exception):
+    """Raised by the hook to end a run after ``stop_after`` environment steps."""
 
 
 @dataclass(frozen=True)
@@ -118,8 +124,11 @@ def _prefix(net: BatchedMLP, x: torch.Tensor, r: int) -> torch.Tensor:
 class _Explainer:
     """The hook given to :func:`train_dqn`: tracks distinct states, trains, checkpoints."""
 
-    def __init__(self, mdp: TabularMDP, cfg: ContinualConfig, n_actions: int) -> None:
+    def __init__(
+        self, mdp: TabularMDP, cfg: ContinualConfig, n_actions: int, stop_after: int | None = None
+    ) -> None:
         self.mdp, self.cfg, self.n_actions = mdp, cfg, n_actions
+        self.stop_after = stop_after
         self.f = mdp.n_features
         self.m = n_actions if "behaviour" in cfg.kinds else 1
         self.group = _Group(cfg, self.f, self.m)
@@ -253,14 +262,21 @@ class _Explainer:
             if loss is None:
                 self._refresh(q_net)
             self._checkpoint(step + 1, q_net)
+        if self.stop_after is not None and step + 1 >= self.stop_after:
+            raise _Stop
 
 
-def continual_run(env, mdp: TabularMDP, dqn: DQNConfig, cfg: ContinualConfig) -> ContinualResult:
+def continual_run(
+    env, mdp: TabularMDP, dqn: DQNConfig, cfg: ContinualConfig, *, stop_after: int | None = None
+) -> ContinualResult:
     """Train a DQN agent on ``env`` with explanation models alongside (module docstring).
 
     ``mdp`` is the exact model of ``env`` (same features and actions): the ground truth of
     every checkpoint. Returns the checkpoints (step, kind, ratio, run, exact_mse,
     expected_return, dqn_loss), the updates each ratio's models made, and the seconds per part.
+    ``stop_after`` ends the run after that many environment steps *of the same run* (the
+    exploration schedule still spans ``dqn.total_steps``): the first checkpoints of a long run,
+    for re-checking a committed one; the result then has no agent.
     """
     kinds = (cfg.kinds,) if isinstance(cfg.kinds, str) else tuple(cfg.kinds)
     if not kinds or any(k not in ("behaviour", "prediction") for k in kinds):
@@ -269,14 +285,52 @@ def continual_run(env, mdp: TabularMDP, dqn: DQNConfig, cfg: ContinualConfig) ->
         raise ValueError(f"update ratios must be positive integers, got {cfg.ratios}")
     cfg = replace(cfg, kinds=kinds, ratios=tuple(int(r) for r in cfg.ratios))
     torch.manual_seed(cfg.seed)
-    hook = _Explainer(mdp, cfg, int(env.action_space.n))
+    hook = _Explainer(mdp, cfg, int(env.action_space.n), stop_after)
     t0 = time.perf_counter()
-    agent = train_dqn(env, dqn, progress=False, hook=hook)
+    try:
+        agent = train_dqn(env, dqn, progress=False, hook=hook)
+    except _Stop:
+        agent = None
     total = time.perf_counter() - t0
     seconds = dict(hook.seconds)
     seconds["DQN (environment + TD updates)"] = total - sum(hook.seconds.values())
     seconds["total"] = total
     return ContinualResult(pd.DataFrame(hook.records), seconds, dict(hook.group.updates), agent)
+
+
+def joint_run(
+    domain: str,
+    agent: int,
+    *,
+    steps: int,
+    starts: int,
+    every: int,
+    freq: int = 10,
+    kinds: tuple[str, ...] = KINDS,
+    stop_after: int | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """One joint run of notebook 34 and of its settle chunks (Fig. 3b / App. E Fig. 10).
+
+    A DQN agent (seed ``agent``) trains ``steps`` environment steps on ``domain``
+    (``"Mastermind-222"`` or ``"Gridworld"``), updating every ``freq`` steps from step
+    ``starts`` on; the models of all :data:`RATIOS` and ``kinds`` train alongside as one batched
+    group (explanation seed ``agent``), checkpointed every ``every`` steps. Returns the
+    checkpoints with ``domain`` and ``agent`` columns, and the seconds per part.
+    """
+    from ..domains import mastermind as mm
+    from ..domains.tabular_env import TabularEnv
+
+    torch.set_num_threads(1)  # also inside a joblib worker process
+    env = (
+        mm.MastermindEnv(2, 2, 2, conventions="fastsverl")
+        if domain == "Mastermind-222"
+        else TabularEnv(domain_model(domain))
+    )
+    dqn = DQNConfig(total_steps=steps, learning_starts=starts, train_frequency=freq, seed=agent)
+    cfg = ContinualConfig(kinds=kinds, checkpoint_every=every, seed=agent)
+    res = continual_run(env, domain_model(domain), dqn, cfg, stop_after=stop_after)
+    secs = {"domain": domain, "agent": agent, **res.seconds}
+    return res.checkpoints.assign(domain=domain, agent=agent), secs
 
 
 # -- summaries and figures of Fig. 3b / App. E Fig. 10 -----------------------------------------------

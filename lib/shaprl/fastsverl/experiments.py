@@ -852,6 +852,12 @@ class SettleBudget:
 #: the settle chunks of notebook 31 (:mod:`.hypercube_dqn`, one per number of dimensions)
 HYPERCUBE_WHERE = " + ".join(f"hypercube_dqn_n{n}" for n in (2, 3, 4, 5))
 
+
+def _continual(domain: str, agents: int = 5) -> str:
+    """Notebook 34's settle chunks of one domain (:mod:`.continual_claims`), joined by ``+``."""
+    return " + ".join(f"continual_{domain}_agent{a}" for a in range(agents))
+
+
 #: One row per FastSVERL claim outside notebook 32 (large Mastermind: indicative on CPU).
 SETTLE_BUDGETS: dict[str, SettleBudget] = {
     # notebook 30 (Fig. 1, App. C Fig. 4)
@@ -956,7 +962,7 @@ SETTLE_BUDGETS: dict[str, SettleBudget] = {
         36_278,
         5,
         (75, 76, 78, 79),
-        "not computed",
+        " + ".join(f"mm222_off_policy_is_agent{a}" for a in range(5)),
         "Fig. 7: IS below no IS from 36,278 (behaviour) / 8,602 (prediction) updates; within "
         "10 % of final from 162,503 / 374,000 (the IS curves keep drifting down)",
     ),
@@ -966,7 +972,7 @@ SETTLE_BUDGETS: dict[str, SettleBudget] = {
         2_427,
         5,
         (76, 77, 79, 80),
-        "not computed",
+        " + ".join(f"mm222_off_policy_is_agent{a}" for a in range(5)),
         "Fig. 7: IS above on-policy from 2,427 / 1,993 updates; settled from 162,503 / 374,000",
     ),
     "fig8_normalised_best_unnormalised_worst": SettleBudget(
@@ -989,22 +995,35 @@ SETTLE_BUDGETS: dict[str, SettleBudget] = {
         "Fig. 9: the full clipping order holds from 1,302 (behaviour) and only from 9,207 of "
         "9,300 (prediction): needs the authors' 9,300 prediction updates",
     ),
-    # notebook 34 (Fig. 3b, 10)
+    # notebook 34 (Fig. 3b, 10): settle chunks continual_<domain>_agent0..4 (.continual_claims)
     "fig3b_low_ratios_spike": SettleBudget(
         "34",
         10_000,
         None,
         5,
         (108, 109, 110, 111),
-        "not computed",
+        _continual("mm222"),
         "Fig. 3b: the 1:1 error peaks near agent update 2,500 of the authors' 10k and the "
-        "curves end at 9,901; the claim concerns the whole run",
+        "curves end at 9,901; the claim concerns the whole run (100k environment steps, "
+        "9,000 agent updates from step 10k)",
     ),
     "fig3b_high_ratios_stay_low": SettleBudget(
-        "34", 10_000, None, 5, (108, 109, 110, 111), "not computed", "as fig3b_low_ratios_spike"
+        "34",
+        10_000,
+        None,
+        5,
+        (108, 109, 110, 111),
+        _continual("mm222"),
+        "as fig3b_low_ratios_spike",
     ),
     "fig10_gridworld_behaviour_ratio_matters_little": SettleBudget(
-        "34", 10_000, None, 5, (88, 89, 90, 91), "not computed", "Fig. 10: whole 10k-update run"
+        "34",
+        10_000,
+        None,
+        5,
+        (88, 89, 90, 91),
+        _continual("gw"),
+        "Fig. 10: whole 10k-update run",
     ),
     "fig10_high_ratios_mitigate_spikes": SettleBudget(
         "34",
@@ -1012,7 +1031,7 @@ SETTLE_BUDGETS: dict[str, SettleBudget] = {
         None,
         5,
         (92, 93, 94, 95, 100, 101, 102, 103),
-        "not computed",
+        f"{_continual('mm222')} + {_continual('gw')}",
         "Fig. 10: whole 10k-update run",
     ),
     # notebook 35 (Fig. 3c, 11)

@@ -124,6 +124,40 @@ def _gw_off_policy(cfg: dict[str, Any], device: str) -> pd.DataFrame:
     )
 
 
+def _mm222_off_policy(cfg: dict[str, Any], device: str) -> pd.DataFrame:
+    """One Mastermind-222 agent of notebook 33's Fig. 3a / App. D Fig. 7 run: its buffer under
+    on-policy, no-IS and IS training, both kinds (exactly the notebook's per-agent job,
+    :func:`.off_policy.off_policy_curves` with ``agent_seeds=[agent]``); ``run`` is the seeded
+    run of that agent (the agent is in the configuration)."""
+    from . import off_policy as op
+    from .training import TrainConfig
+
+    tc = TrainConfig(
+        hidden=(64, 64),
+        updates=cfg["updates"],
+        eval_every=cfg["eval_every"],
+        n_runs=cfg["runs"],
+        seed=cfg["seed"],
+    )
+    f = op.off_policy_curves("Mastermind-222", op.MM_CONDITIONS, agent_seeds=[cfg["agent"]], cfg=tc)
+    return pd.DataFrame(
+        {
+            "run": f["seed"].astype(int),
+            "update": f["update"].astype(np.int64),
+            "metric": f["kind"] + " | " + f["condition"],
+            "value": f["exact_mse"].astype(float),
+        }
+    )
+
+
+#: agents of the Mastermind-222 off-policy chunks (notebook 33; the authors train 20)
+MM222_OFF_POLICY_AGENTS = 5
+
+
+def mm222_off_policy_name(agent: int) -> str:
+    return f"mm222_off_policy_is_agent{agent}"
+
+
 def off_policy_frame(frame: pd.DataFrame, domain: str) -> pd.DataFrame:
     """A settle chunk of :func:`_gw_off_policy` back in :func:`.off_policy.off_policy_curves`' layout."""
     parts = frame["metric"].str.split(" | ", n=1, regex=False)
@@ -224,6 +258,38 @@ HYPERCUBE_CLAIMS = (
 HYPERCUBE_CHUNKS = tuple(f"hypercube_dqn_n{n}" for n in (2, 3, 4, 5))
 
 
+def _continual(cfg: dict[str, Any], device: str) -> pd.DataFrame:
+    """One agent's joint run of notebook 34 (Fig. 3b / App. E Fig. 10): :mod:`.continual_claims`."""
+    from .continual_claims import compute_chunk
+
+    return compute_chunk(cfg, device)
+
+
+def _continual_chunks() -> list[Chunk]:
+    """Notebook 34's chunks: one per (domain, agent) of :mod:`.continual_claims`, each the
+    authors' whole 100k-step run (9,000 agent updates). CPU seconds estimated from 200-update
+    prefixes on one thread (Mastermind-222 35.2 s, Gridworld 30.6 s, 2026-12-07)."""
+    from .continual_claims import AGENTS, CLAIM_DOMAINS, DOMAINS, chunk_config, chunk_name
+
+    cost = {"Mastermind-222": 1_420.0, "Gridworld": 1_200.0}
+    return [
+        Chunk(
+            chunk_name(d, a),
+            tuple(k for k, doms in CLAIM_DOMAINS.items() if d in doms),
+            chunk_config(d, a),
+            _continual,
+            cost[d],
+        )
+        for d in DOMAINS
+        for a in range(AGENTS)
+    ]
+
+
+#: estimated CPU seconds of one Mastermind-222 off-policy agent (374k updates, 6 models): a
+#: 3,740-update prefix took 11.8 s CPU on one thread with the agent cached (2026-12-07), x 100
+MM222_OFF_POLICY_CPU_S = 1_200.0
+
+
 def prefix(chunk: Chunk, updates: int, runs: int) -> dict[str, Any]:
     """The configuration of a short prefix of ``chunk`` (its first ``runs`` runs)."""
     cfg = dict(chunk.config, updates=updates, runs=runs)
@@ -282,6 +348,20 @@ CHUNKS: dict[str, Chunk] = {
             _mm222_sampling_outcome,
         ),
         *_hypercube_chunks(),
+        *_continual_chunks(),
+        # notebook 33, Fig. 3a / 7: one chunk per agent (agents are independent jobs, so the
+        # split changes no number); the authors' 2,000 epochs x 187 batches = 374k updates,
+        # logged every 1,870 as notebook 33's paper profile; CPU estimate from a prefix
+        *(
+            Chunk(
+                mm222_off_policy_name(a),
+                ("fig3a_is_lowers_buffer_error", "fig3a_is_short_of_on_policy"),
+                {"agent": a, "runs": 1, "updates": 374_000, "eval_every": 1_870, "seed": 0},
+                _mm222_off_policy,
+                MM222_OFF_POLICY_CPU_S,
+            )
+            for a in range(MM222_OFF_POLICY_AGENTS)
+        ),
     )
 }
 
@@ -375,11 +455,32 @@ def available(name: str) -> bool:
     return status(name) == "done"
 
 
+def chunks_evidence(names: list[str], metas: dict[str, dict[str, Any]]) -> Evidence:
+    """One evidence handle for a claim decided by several loaded chunks (name -> JSON), with
+    :func:`code_warning` of them all."""
+    ev = committed_run([path(n) for n in names], budget=f"settle chunks {names[0]}..{names[-1]}")
+    return replace(ev, warning=code_warning(metas))
+
+
+def read_mm222_off_policy() -> tuple[pd.DataFrame, dict[str, dict[str, Any]]] | None:
+    """Notebook 33's Mastermind-222 chunks in :func:`.off_policy.off_policy_curves`' layout and
+    name -> JSON of each; None unless every agent's chunk is committed."""
+    names = [mm222_off_policy_name(a) for a in range(MM222_OFF_POLICY_AGENTS)]
+    if not all(available(n) for n in names):
+        return None
+    frames, metas = [], {}
+    for a, n in enumerate(names):
+        f, metas[n], _ = load(n)
+        frames.append(off_policy_frame(f, "Mastermind-222").assign(agent=a, seed=f["run"]))
+    return pd.concat(frames, ignore_index=True), metas
+
+
 def prefix_check(
     name: str, updates: int, runs: int, *, rtol: float = 0.5, atol: float = 2e-3
 ) -> dict[str, Any]:
     """Re-run the first ``updates`` of ``runs`` runs of a chunk; compare the mean curve with the
-    committed one at the common logged updates (``|ours - committed| <= atol + rtol x committed``).
+    committed one at the common logged updates (``|ours - committed| <= atol + rtol x |committed|``;
+    the absolute value matters only for signed metrics such as a return).
     """
     chunk = CHUNKS[name]
     committed, _, _ = load(name)
@@ -389,14 +490,14 @@ def prefix_check(
     b = fresh.groupby(["metric", "update"]).value.mean()
     both = pd.concat({"committed": a, "re-run": b}, axis=1).dropna()
     both = both[both.index.get_level_values("update") > 0]
-    ok = (both["re-run"] - both["committed"]).abs() <= atol + rtol * both["committed"]
+    ok = (both["re-run"] - both["committed"]).abs() <= atol + rtol * both["committed"].abs()
     return {
         "chunk": name,
         "prefix updates": updates,
         "runs": runs,
         "points compared": len(both),
         "largest gap": float((both["re-run"] - both["committed"]).abs().max()),
-        "tolerance": f"{atol:g} + {rtol:g} x committed",
+        "tolerance": f"{atol:g} + {rtol:g} x |committed|",
         "agrees": bool(len(both)) and bool(ok.all()),
     }
 
@@ -459,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
         # the trainers behind the current chunks (outcome, off-policy) run on CPU only
         print(
             f"DEVICE={args.device}: not implemented -- the current chunks' trainers "
-            "(outcome, off-policy characteristics) run on CPU only",
+            "(outcome, off-policy characteristics, continual explanation) run on CPU only",
             file=sys.stderr,
         )
         return 2
