@@ -184,3 +184,54 @@ def test_off_policy_chunks_read_only_when_all_committed(tmp_path, monkeypatch):
     assert f["behaviour", "buffer, IS"] == pytest.approx(0.007 * 3)  # mean of 1..5 x 0.007
     ev = settle.chunks_evidence(names, metas)
     assert "mm222_off_policy_is_agent4.csv" in ev.describe()
+
+
+# -- the spike rule (Fig. 3b) ----------------------------------------------------------------
+def _peaks_of(curve, ret, start=0):
+    steps = np.arange(len(curve)) * 1_000
+    summary = pd.DataFrame(
+        {"domain": cc.MM2, "kind": "prediction", "condition": "1:1", "update": steps}
+    ).assign(mean=curve, stderr=0.0)
+    agent = pd.DataFrame(
+        {"domain": cc.MM2, "kind": "prediction", "step": steps, "expected_return": ret}
+    )
+    return ct.peak_table(summary, agent, after={cc.MM2: start}).iloc[0]
+
+
+def test_a_spike_is_a_transient_at_the_returns_rise():
+    ret = np.array([0, 0, 0, 0.1, 0.5, 0.9, 1, 1, 1, 1.0])
+    spike = _peaks_of(
+        np.array([0.03, 0.005, 0.006, 0.01, 0.02, 0.012, 0.008, 0.006, 0.005, 0.005]), ret
+    )
+    assert ct.is_spike(spike) and spike["coincides"]
+    assert (spike["return rise from"], spike["return rise to"]) == (3_000, 5_000)
+    # the untrained error at learning start (step 0) is not the baseline: the first logged one is
+    assert spike["first exact MSE"] == 0.005 and spike["peak / first"] == pytest.approx(4.0)
+    # a rise that never comes back down is not a spike, however large
+    plateau = _peaks_of(
+        np.array([0.03, 0.001, 0.002, 0.01, 0.02, 0.02, 0.02, 0.02, 0.02, 0.019]), ret
+    )
+    assert plateau["peak / first"] > 10 and not ct.is_spike(plateau)
+    # a transient long after the return has risen does not coincide with it
+    late = _peaks_of(
+        np.array([0.03, 0.005, 0.005, 0.005, 0.005, 0.005, 0.005, 0.005, 0.02, 0.005]), ret
+    )
+    assert ct.is_spike(late) and not late["coincides"]
+
+
+def test_the_authors_figure_meets_the_papers_text_under_our_rules():
+    """The same rules graded on the authors' committed Fig. 3b / Fig. 10 curves."""
+    theirs = cc.authors_peaks().set_index(["domain", "kind", "ratio"]).sort_index()
+    mm = theirs.loc[(cc.MM2, "prediction")]
+    assert mm.loc[1, "peak exact MSE"] == pytest.approx(0.0191, rel=1e-2)
+    assert [ct.is_spike(mm.loc[r]) for r in ct.RATIOS] == [True, True, False, False]
+    out = {c["key"]: c for c in cc.claims(_our_peaks_like(theirs), {}, cc.authors_peaks())}
+    for c in out.values():
+        assert "authors' figure, same rule: holds (" in c["measured"]
+
+
+def _our_peaks_like(theirs):
+    """The authors' peaks with a return window around their 1:1 peak (stands in for ours)."""
+    return theirs.reset_index().assign(
+        **{"return rise from": 2_000.0, "return rise to": 2_400.0, "coincides": True}
+    )

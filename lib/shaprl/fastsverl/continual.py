@@ -334,52 +334,92 @@ def joint_run(
 
 
 # -- summaries and figures of Fig. 3b / App. E Fig. 10 -----------------------------------------------
+#: a spike is a transient: its peak at least SPIKE_FACTOR x the first logged error after
+#: learning starts *and* x the final error (FastSVERL Sec. 4: errors "spike" for 1:1 and 2:1,
+#: while 10:1 and 50:1 stay "relatively low throughout"). Fixed from the authors' Fig. 3b
+#: before our five-agent runs were read: their 1:1 and 2:1 curves clear it (2.99x / 2.88x and
+#: 4.11x / 3.55x), their 10:1 and 50:1 curves rise but do not come back down (1.58x, 1.53x).
+SPIKE_FACTOR = 2.0
+#: the return's sharp rise: where the mean expected return climbs from RISE_BAND[0] to
+#: RISE_BAND[1] of its total rise; a peak "coincides" within RISE_SLACK checkpoints of it
+RISE_BAND = (0.1, 0.9)
+RISE_SLACK = 2
+
+
+def rise_window(steps: np.ndarray, ret: np.ndarray) -> tuple[float, float]:
+    """First steps at which ``ret`` reaches 10 % and 90 % of its rise from its minimum to its
+    maximum (the minimum taken before the maximum); NaNs where the return never rises."""
+    ok = np.isfinite(ret)
+    steps, ret = steps[ok], ret[ok]
+    if len(ret) < 2:
+        return np.nan, np.nan
+    top = int(np.argmax(ret))
+    low = float(np.min(ret[: top + 1]))
+    span = float(ret[top]) - low
+    if span <= 0:
+        return np.nan, np.nan
+    lo, hi = (low + f * span for f in RISE_BAND)
+    return float(steps[np.argmax(ret >= lo)]), float(steps[np.argmax(ret >= hi)])
+
+
 def peak_table(
     summary: pd.DataFrame, agent: pd.DataFrame, after: dict[str, int] | None = None
 ) -> pd.DataFrame:
-    """Per (domain, kind, ratio): the mean exact MSE when the agent starts learning (the last
-    checkpoint at or before step ``after[domain]``, default 0), the peak after it, their
-    ratio (a spike is a rise, not a slow start), the peak's step, the step of
-    the largest rise in the mean expected return between checkpoints, and whether the peak lies
-    within two checkpoints of that rise.
+    """Per (domain, kind, ratio), on the mean curve over agents: the first error logged after
+    the agent starts learning (the first checkpoint after step ``after[domain]``, default 0 --
+    the authors' curves also begin one logging interval into learning), the peak from there
+    on, the peak relative to that first error and to the final error (a *spike*, Fig. 3b,
+    is a transient: :data:`SPIKE_FACTOR` above both), the peak's step, the window in which
+    the mean expected return rises sharply (:func:`rise_window`) and whether the peak lies in
+    it, give or take :data:`RISE_SLACK` checkpoints.
 
     ``summary``: :func:`~shaprl.fastsverl.off_policy.summarise_curves` of the checkpoints with
     conditions named ``"<ratio>:1"``; ``agent``: mean ``expected_return`` per (domain, kind, step).
     """
     rows = []
     for (dom, kind), part in summary.groupby(["domain", "kind"], sort=False):
-        a = agent[(agent["domain"] == dom) & (agent["kind"] == kind)].sort_values("step")
-        steps = a["step"].to_numpy()
-        rise = np.diff(a["expected_return"].to_numpy())
-        rise_step = float(steps[1:][np.nanargmax(rise)]) if np.isfinite(rise).any() else np.nan
-        gap = float(np.median(np.diff(steps))) if len(steps) > 1 else np.nan
         start = (after or {}).get(dom, 0)
+        a = agent[(agent["domain"] == dom) & (agent["kind"] == kind)].sort_values("step")
+        a = a[a["step"] > start]
+        steps = a["step"].to_numpy()
+        first, last = rise_window(steps, a["expected_return"].to_numpy(dtype=float))
+        gap = float(np.median(np.diff(steps))) if len(steps) > 1 else np.nan
         for cond, whole in part.groupby("condition", sort=False):
-            whole = whole.sort_values("update")
-            before = whole[whole["update"] <= start]["mean"]
-            c = whole[whole["update"] > start]
-            means = c["mean"].to_numpy()
-            if not np.isfinite(means).any():  # no steady state at any checkpoint (Gridworld)
-                c, means = c.iloc[:1].assign(mean=np.nan, stderr=np.nan), np.full(1, np.nan)
-            i = int(np.nanargmax(means)) if np.isfinite(means).any() else 0
-            peak_step = float(c["update"].iloc[i]) if np.isfinite(means[i]) else np.nan
-            at_start = float(before.iloc[-1]) if len(before) else np.nan
+            c = whole[whole["update"] > start].sort_values("update")
+            means = c["mean"].to_numpy(dtype=float)
+            ok = np.flatnonzero(np.isfinite(means))  # Gridworld: no steady state early on
+            if len(ok):
+                i = int(ok[np.argmax(means[ok])])
+                peak, step, se = float(means[i]), float(c["update"].iloc[i]), c["stderr"].iloc[i]
+                at_first, at_end = float(means[ok[0]]), float(means[ok[-1]])
+            else:  # no steady state at any checkpoint (a Gridworld policy early on)
+                peak = step = se = at_first = at_end = np.nan
             rows.append(
                 {
                     "domain": dom,
                     "kind": kind,
                     "ratio": int(cond.split(":")[0]),
-                    "exact MSE when learning starts": at_start,
-                    "peak exact MSE": float(c["mean"].iloc[i]),
-                    "rise (peak / start)": float(c["mean"].iloc[i]) / at_start,
-                    "stderr at peak": float(c["stderr"].iloc[i]),
-                    "peak step": peak_step,
-                    "final exact MSE": float(c["mean"].iloc[-1]),
-                    "return rise step": rise_step,
-                    "coincides": bool(abs(peak_step - rise_step) <= 2 * gap),
+                    "first exact MSE": at_first,
+                    "peak exact MSE": peak,
+                    "final exact MSE": at_end,
+                    "peak / first": peak / at_first,
+                    "peak / final": peak / at_end,
+                    "stderr at peak": float(se),
+                    "peak step": step,
+                    "return rise from": first,
+                    "return rise to": last,
+                    "coincides": bool(
+                        np.isfinite(first)
+                        and first - RISE_SLACK * gap <= step <= last + RISE_SLACK * gap
+                    ),
                 }
             )
     return pd.DataFrame(rows).sort_values(["domain", "kind", "ratio"]).reset_index(drop=True)
+
+
+def is_spike(row: pd.Series) -> bool:
+    """A transient peak (:data:`SPIKE_FACTOR` above the first and the final error)."""
+    return bool(row["peak / first"] >= SPIKE_FACTOR and row["peak / final"] >= SPIKE_FACTOR)
 
 
 def plot_panel(axes, summary: pd.DataFrame, agent: pd.DataFrame, domain: str, kind: str) -> None:
