@@ -51,16 +51,22 @@ class CacheWarning(UserWarning):
     """The cache could not be used as asked (untrusted directory, failed write)."""
 
 
-@lru_cache(maxsize=64)
-def library_fingerprint(code: tuple[str, ...] | None = None) -> str:
-    """Hash of the library's source: a cached result is reused only by the code that made it.
+def _package_root() -> Path:
+    """The ``shaprl`` package directory (read at call time, so tests can point it elsewhere)."""
+    return Path(__file__).resolve().parents[1]
 
-    ``code`` narrows the hash to the sub-packages or modules a result depends on, as paths
-    relative to the package (``("batched", "action_shapley/pid_env.py")``), so an edit
-    elsewhere in the library does not discard hours of cached work. ``None`` hashes it all.
-    """
-    h = hashlib.sha256(__version__.encode())
-    root = Path(__file__).resolve().parents[1]
+
+def _path_order(rel: str) -> tuple[str, ...]:
+    """Sort key of a package-relative posix path: by its parts, as :class:`~pathlib.Path`
+    objects sort (``a/b.py`` before ``a-c.py``), so the fingerprint keeps its historical order."""
+    return tuple(rel.split("/"))
+
+
+def library_sources(code: tuple[str, ...] | None = None) -> dict[str, bytes]:
+    """The source files :func:`library_fingerprint` hashes: package-relative posix path ->
+    bytes, in hashing order. One definition of the file set for the fingerprint and for
+    :func:`file_hashes`, so the two cannot disagree about which files make the code."""
+    root = _package_root()
     if code is None:
         files = sorted(root.rglob("*.py"))
     else:
@@ -71,10 +77,55 @@ def library_fingerprint(code: tuple[str, ...] | None = None) -> str:
                 raise FileNotFoundError(f"library_fingerprint: no module or package {part!r}")
             files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
         files = sorted(set(files))
-    for path in files:
-        h.update(path.relative_to(root).as_posix().encode())
-        h.update(path.read_bytes())
+    return {path.relative_to(root).as_posix(): path.read_bytes() for path in files}
+
+
+def fingerprint_sources(sources: dict[str, bytes], version: str) -> str:
+    """The fingerprint of a set of sources (path -> bytes) under a package version.
+
+    Pure, so a fingerprint can also be recomputed from sources read out of git history
+    (:mod:`shaprl.fastsverl.settle`'s provenance backfill) exactly as the library computes it.
+    """
+    h = hashlib.sha256(version.encode())
+    for rel in sorted(sources, key=_path_order):
+        h.update(rel.encode())
+        h.update(sources[rel])
     return h.hexdigest()[:16]
+
+
+def source_hashes(sources: dict[str, bytes]) -> dict[str, str]:
+    """Short SHA-256 (16 hex digits) of each source, by path in hashing order: a per-file
+    record of the code, so a later fingerprint mismatch can name the files that changed."""
+    return {
+        rel: hashlib.sha256(sources[rel]).hexdigest()[:16]
+        for rel in sorted(sources, key=_path_order)
+    }
+
+
+@lru_cache(maxsize=64)
+def library_fingerprint(code: tuple[str, ...] | None = None) -> str:
+    """Hash of the library's source: a cached result is reused only by the code that made it.
+
+    ``code`` narrows the hash to the sub-packages or modules a result depends on, as paths
+    relative to the package (``("batched", "action_shapley/pid_env.py")``), so an edit
+    elsewhere in the library does not discard hours of cached work. ``None`` hashes it all.
+    The hash covers ``__version__`` and each file's relative path and bytes
+    (:func:`fingerprint_sources` of :func:`library_sources`).
+    """
+    return fingerprint_sources(library_sources(code), __version__)
+
+
+def file_hashes(code: tuple[str, ...] | None = None) -> dict[str, str]:
+    """Per-file short hashes of exactly the files :func:`library_fingerprint` covers
+    (:func:`source_hashes` of :func:`library_sources`); not cached: it reads the files now."""
+    return source_hashes(library_sources(code))
+
+
+def library_provenance(code: tuple[str, ...] | None = None) -> tuple[str, dict[str, str]]:
+    """:func:`library_fingerprint` and :func:`file_hashes` of ``code`` from one read of its
+    files, so the two describe the same code even if a file is edited meanwhile (uncached)."""
+    sources = library_sources(code)
+    return fingerprint_sources(sources, __version__), source_hashes(sources)
 
 
 def pins_fingerprint() -> str:
