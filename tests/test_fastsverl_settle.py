@@ -59,15 +59,67 @@ def test_chunk_made_by_other_code_is_flagged(toy, monkeypatch):
     assert evidence.warning == ""  # same code: used silently
     decided = decide("k", holds=True, measured="x", profile="quick", source=evidence)
     assert decided[:2] == ("reproduced", "x")
-    monkeypatch.setattr(cache, "library_fingerprint", lambda code=None: "0123456789abcdef")
+    # one file of settle.CODE edited since the chunk was made: the warning names it
+    _, files = cache.library_provenance(settle.CODE)
+    edited = {**files, "fastsverl/continual_claims.py": "0" * 16}
+    monkeypatch.setattr(cache, "library_provenance", lambda code=None: ("0123456789abcdef", edited))
     _, _, evidence = settle.load("toy")
-    assert meta["code_fingerprint"] in evidence.warning and "0123456789abcdef" in evidence.warning
+    assert "(toy: fastsverl/continual_claims.py changed; now 0123456789abcdef)" in evidence.warning
     assert "--force --chunks toy" in evidence.warning
     status, measured, source = decide(
         "k", holds=True, measured="x", profile="quick", source=evidence
     )
     assert status == "reproduced" and measured == f"x [{evidence.warning}]"
     assert source == evidence.describe()
+
+
+def test_chunk_records_its_code_files_and_machine(toy):
+    from shaprl.repro import cache
+    from shaprl.repro.report import machine
+
+    settle.run_chunk("toy")
+    meta = json.loads(settle.path("toy").with_suffix(".json").read_text())
+    assert meta["code_fingerprint"] == cache.library_fingerprint(settle.CODE)
+    assert meta["code_files"] == cache.file_hashes(settle.CODE)
+    assert (
+        "fastsverl/settle.py" in meta["code_files"] and "repro/cache.py" not in meta["code_files"]
+    )
+    assert meta["machine"] == machine() and meta["torch"] == machine()["torch"]
+
+
+def _meta(fingerprint: str, files: dict[str, str] | None) -> dict:
+    meta = {"code_fingerprint": fingerprint}
+    return meta if files is None else {**meta, "code_files": files}
+
+
+def test_code_warning_names_what_changed(monkeypatch):
+    from shaprl.repro import cache
+
+    now = {"fastsverl/a.py": "1" * 16, "fastsverl/b.py": "2" * 16, "mdp/c.py": "3" * 16}
+    monkeypatch.setattr(cache, "library_provenance", lambda code=None: ("f" * 16, dict(now)))
+    same = {"kept": _meta("f" * 16, now)}
+    assert settle.code_warning(same) == ""  # nothing differs: no warning
+    then = {"fastsverl/a.py": "0" * 16, "mdp/c.py": "3" * 16, "old.py": "4" * 16}
+    warning = settle.code_warning({**same, "y": _meta("e" * 16, then)})
+    assert "(y: fastsverl/a.py changed, fastsverl/b.py added, old.py removed; now ffff" in warning
+    assert "kept" not in warning and warning.endswith(
+        "Fix: python -m shaprl.fastsverl.settle --force --chunks y"
+    )
+    # same files but another fingerprint: the package version (also hashed) changed
+    assert "y: same files, fingerprint eeee" in settle.code_warning({"y": _meta("e" * 16, now)})
+    # many files: the first few are named, the rest counted
+    many = {f"f{i}.py": "9" * 16 for i in range(settle.NAMED_FILES + 3)}
+    assert "3 more files; now" in settle.code_warning({"z": _meta("e" * 16, {**now, **many})})
+
+
+def test_code_warning_without_code_files_compares_fingerprints(monkeypatch):
+    from shaprl.repro import cache
+
+    monkeypatch.setattr(cache, "library_provenance", lambda code=None: ("f" * 16, {}))
+    assert settle.code_warning({"x": _meta("f" * 16, None)}) == ""
+    warning = settle.code_warning({"x": _meta("e" * 16, None), "y": {}})
+    assert "(x: by code eeeeeeeeeeeeeeee, files not recorded; y: by code not recorded" in warning
+    assert "--force --chunks x,y" in warning
 
 
 def test_tampered_chunk_is_refused(toy):

@@ -6,14 +6,25 @@ changed), one at a time; each chunk is written as soon as it finishes, so an int
 resumes at the next missing chunk. A chunk is a ``curve`` table (``run, update, metric,
 value``: compact learning curves, one metric per condition) with its JSON: the
 configuration, the library's code fingerprint (:func:`shaprl.repro.cache.library_fingerprint`
-of the FastSVERL code and what it builds on), the device, and the measured wall and CPU
-seconds.
+of the FastSVERL code and what it builds on, :data:`CODE`) and the short hash of each of its
+files (``code_files``), the device, the machine (:func:`shaprl.repro.report.machine`: CPU
+model, vector capability, torch/MKL -- floating-point results differ between CPUs), and the
+measured wall and CPU seconds.
 
 Notebooks read a chunk with :func:`load` (validated; the claim's ``source`` becomes the
 committed run) and, under ``quick``, re-run a *prefix* of a sample of its runs with
 :func:`prefix_check`: the same code and seeds for the first few hundred updates, compared
 within a stated tolerance -- batched runs are not bitwise stable across batch
 compositions, so equality is not expected.
+
+Provenance: a notebook reading a chunk made by other code than the current one says so and
+names the files that changed (:func:`code_warning`), so a reader can tell an edit of grading
+code from one of the computation. Chunks written before ``code_files`` was recorded get it
+from git history with ``--backfill-provenance`` (:func:`backfill_provenance`): the commit
+whose code reproduces the recorded fingerprint exactly, searched from the chunk's commit back
+:data:`BACKFILL_DEPTH` commits; a chunk made from uncommitted code keeps only its fingerprint
+(then the warning compares fingerprints, as before). Idempotent: run it after committing
+chunks made by an older ``run_chunk``.
 """
 
 from __future__ import annotations
@@ -21,13 +32,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -37,6 +47,9 @@ from ..repro.claims import Evidence, committed_run
 from ..repro.data import CURVE, TableSchema, read_table, write_table
 from ..repro.locks import writing_data
 from ..repro.paths import repo_root
+
+if TYPE_CHECKING:
+    from ..repro.history import GitHistory
 
 #: the library parts a chunk's numbers depend on (its code fingerprint)
 CODE = ("fastsverl", "batched", "agents", "domains", "mdp", "shapley", "sverl")
@@ -385,12 +398,19 @@ def status(name: str) -> str:
 
 
 def run_chunk(name: str, device: str = "cpu") -> Path:
-    """Compute one chunk and write it (atomically) under ``data/fastsverl/settle/``."""
-    from ..repro.cache import library_fingerprint
+    """Compute one chunk and write it (atomically) under ``data/fastsverl/settle/``.
+
+    The JSON records the code that made it -- the fingerprint of :data:`CODE` and the short
+    hash of each of its files, from one read of the sources so the two agree -- and the
+    machine (:func:`shaprl.repro.report.machine`: CPU model, vector capability, torch/MKL),
+    since floating-point results differ between CPUs.
+    """
+    from ..repro.cache import library_provenance
+    from ..repro.report import machine
 
     chunk = CHUNKS[name]
     torch.set_num_threads(1)
-    code = library_fingerprint(CODE)  # the code as it was when the chunk started
+    fingerprint, files = library_provenance(CODE)  # the code as it was when the chunk started
     t0, c0 = time.perf_counter(), time.process_time()
     frame = chunk.compute(chunk.config, device)
     meta = {
@@ -398,36 +418,75 @@ def run_chunk(name: str, device: str = "cpu") -> Path:
         "claims": list(chunk.claims),
         "config": chunk.config,
         "config_hash": _config_hash(chunk.config),
-        "code_fingerprint": code,
+        "code_fingerprint": fingerprint,
+        "code_files": files,
         "device": device,
         "regenerate": fix(name),
         "wall_seconds": round(time.perf_counter() - t0, 1),
         "compute_seconds": round(time.process_time() - c0, 1),
         "threads": torch.get_num_threads(),
-        "machine": platform.machine(),
+        "machine": machine(),
         "torch": torch.__version__,
     }
     with writing_data():  # no notebook reads data/ while a chunk is written
         return write_table(frame, path(name), meta, chunk.schema)
 
 
-def code_warning(metas: dict[str, dict[str, Any]]) -> str:
-    """A warning naming the chunks (name -> JSON) made by other code than the current one.
+#: at most this many changed files are named per chunk in :func:`code_warning`
+NAMED_FILES = 6
 
-    The chunk JSON records :func:`~shaprl.repro.cache.library_fingerprint` of :data:`CODE`
-    when the chunk started. A different fingerprint now means the code that made the numbers
-    is not the code being run: the chunk may still be right (the edit may not touch its
-    computation; the quick profile's :func:`prefix_check` re-runs a prefix), but a claim
-    decided by it says so instead of using it silently. ``""`` when every chunk matches.
+
+def files_changed(recorded: dict[str, str], now: dict[str, str]) -> list[str]:
+    """``"<file> changed|added|removed"`` for each file of :data:`CODE` whose recorded short
+    hash differs from the current one (added: in the code now, not when the chunk was made)."""
+    out = []
+    for rel in sorted(set(recorded) | set(now)):
+        if rel not in now:
+            out.append(f"{rel} removed")
+        elif rel not in recorded:
+            out.append(f"{rel} added")
+        elif recorded[rel] != now[rel]:
+            out.append(f"{rel} changed")
+    return out
+
+
+def _code_difference(meta: dict[str, Any], now_files: dict[str, str], now: str) -> str:
+    """What differs between the code that made a chunk and the current code; ``""`` if nothing.
+
+    With recorded ``code_files``: the files that changed (or, when none did, the package
+    version, which the fingerprint also covers). Without (chunks made before the files were
+    recorded and not backfilled): only the fingerprints can be compared.
     """
-    from ..repro.cache import library_fingerprint
+    old = meta.get("code_fingerprint")
+    recorded = meta.get("code_files")
+    if not isinstance(recorded, dict):
+        return "" if old == now else f"by code {old or 'not recorded'}, files not recorded"
+    diff = files_changed(recorded, now_files)
+    if len(diff) > NAMED_FILES:
+        diff = diff[:NAMED_FILES] + [f"{len(diff) - NAMED_FILES} more files"]
+    if not diff and old != now:
+        diff = [f"same files, fingerprint {old} (package version or file set)"]
+    return ", ".join(diff)
 
-    now = library_fingerprint(CODE)
-    old = {n: m.get("code_fingerprint") for n, m in metas.items()}
-    stale = {n: f for n, f in old.items() if f != now}
+
+def code_warning(metas: dict[str, dict[str, Any]]) -> str:
+    """A warning naming, per chunk (name -> JSON), what differs from the current code.
+
+    A chunk JSON records the fingerprint of :data:`CODE` and (since provenance was recorded,
+    or backfilled by :func:`backfill_provenance`) each file's short hash. A difference means
+    the code that made the numbers is not the code being run: the chunk may still be right
+    (the edit may not touch its computation; the quick profile's :func:`prefix_check` re-runs
+    a prefix), but a claim decided by it says so -- naming the files, so a reader can judge
+    whether they matter -- instead of using it silently. ``""`` when every chunk matches.
+    """
+    from ..repro.cache import library_provenance
+
+    now, now_files = library_provenance(CODE)
+    stale = {n: _code_difference(m, now_files, now) for n, m in metas.items()}
+    stale = {n: d for n, d in stale.items() if d}
     if not stale:
         return ""
-    made = ", ".join(f"{n} by code {f or 'not recorded'}" for n, f in stale.items())
+    made = "; ".join(f"{n}: {d}" for n, d in stale.items())
     return (
         f"warning: committed run made with other code than the current one ({made}; now "
         f"{now}): its numbers are not re-checked by this code beyond the prefix check. "
@@ -473,6 +532,117 @@ def read_mm222_off_policy() -> tuple[pd.DataFrame, dict[str, dict[str, Any]]] | 
         f, metas[n], _ = load(n)
         frames.append(off_policy_frame(f, "Mastermind-222").assign(agent=a, seed=f["run"]))
     return pd.concat(frames, ignore_index=True), metas
+
+
+# -- provenance of chunks committed before code_files was recorded -------------------------------
+#: how many commits back from a chunk's commit the backfill looks for the code that made it
+BACKFILL_DEPTH = 40
+
+
+def _with_code_files(meta: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
+    """``meta`` with ``code_files`` added right after ``code_fingerprint``, all else in order."""
+    out: dict[str, Any] = {}
+    for key, value in meta.items():
+        out[key] = value
+        if key == "code_fingerprint":
+            out["code_files"] = files
+    out.setdefault("code_files", files)
+    return out
+
+
+def _json_text(meta: dict[str, Any]) -> str:
+    """A chunk JSON's text exactly as :func:`shaprl.repro.data.write_table` writes it."""
+    return json.dumps(meta, indent=2, default=str) + "\n"
+
+
+def find_code(
+    history: GitHistory,
+    paths: list[str],
+    fingerprint: str,
+    *,
+    code: tuple[str, ...] = CODE,
+    depth: int = BACKFILL_DEPTH,
+    tried: dict[str, str | None] | None = None,
+) -> tuple[str, dict[str, bytes]] | None:
+    """The commit whose ``code`` has ``fingerprint``, and its sources; ``None`` if none has.
+
+    Searched from each commit that changed ``paths`` (newest first; ``HEAD`` when none did:
+    a chunk not committed yet) back ``depth`` commits: a chunk is computed from code
+    committed before it (or with it). ``tried`` (commit -> fingerprint, ``None`` when not reconstructable) is shared between
+    chunks, since most of them search the same commits.
+    """
+    from ..repro.cache import fingerprint_sources
+
+    tried = {} if tried is None else tried
+    for start in history.commits_touching(paths) or [history.head()]:
+        for commit in history.ancestors(start, depth):
+            if commit not in tried:
+                got = history.sources(commit, code)
+                tried[commit] = None if got is None else fingerprint_sources(got[0], got[1])
+            if tried[commit] == fingerprint:
+                return commit, history.sources(commit, code)[0]
+    return None
+
+
+def backfill_one(
+    meta_path: Path,
+    history: GitHistory,
+    *,
+    code: tuple[str, ...] = CODE,
+    depth: int = BACKFILL_DEPTH,
+    tried: dict[str, str | None] | None = None,
+) -> str:
+    """Add ``code_files`` to one chunk JSON lacking it, from the commit whose code has the
+    recorded ``code_fingerprint`` (:func:`find_code`); return what was done, in words.
+
+    Only that field is added (the CSV and every other field stay byte for byte); nothing is
+    written unless the reconstruction's fingerprint equals the recorded one exactly, so a
+    chunk computed from uncommitted code keeps only its fingerprint. Idempotent.
+    """
+    from ..repro.cache import source_hashes
+    from ..repro.history import GitError
+    from ..repro.paths import atomic_write_text
+
+    text = meta_path.read_text()
+    meta = json.loads(text)
+    if "code_files" in meta:
+        return "already recorded"
+    fingerprint = meta.get("code_fingerprint")
+    if not fingerprint:
+        return "left: no code_fingerprint recorded"
+    if _json_text(meta) != text:
+        return "left: the JSON is not as write_table writes it (would change other bytes)"
+    root = repo_root()
+    paths = [p.relative_to(root).as_posix() for p in (meta_path.with_suffix(".csv"), meta_path)]
+    try:
+        found = find_code(history, paths, fingerprint, code=code, depth=depth, tried=tried)
+    except GitError as err:
+        return f"left: git history unavailable ({err})"
+    if found is None:
+        return (
+            f"left: no commit within {depth} of its commit(s) has code {fingerprint} "
+            "(computed from uncommitted code?)"
+        )
+    commit, sources = found
+    with writing_data():
+        atomic_write_text(meta_path, _json_text(_with_code_files(meta, source_hashes(sources))))
+    return f"backfilled from commit {commit[:10]}"
+
+
+def backfill_provenance(
+    names: list[str] | None = None, *, code: tuple[str, ...] = CODE, depth: int = BACKFILL_DEPTH
+) -> dict[str, str]:
+    """:func:`backfill_one` for every chunk JSON under ``data/fastsverl/settle/`` (or the
+    chunks ``names``): name -> outcome. Run it after committing chunks made by a
+    ``run_chunk`` that did not record ``code_files`` (``--backfill-provenance``)."""
+    from ..repro.history import GitHistory
+
+    history = GitHistory(repo_root())
+    tried: dict[str, str | None] = {}
+    metas = sorted(directory().glob("*.json"))
+    if names is not None:
+        metas = [m for m in metas if m.stem in names]
+    return {m.stem: backfill_one(m, history, code=code, depth=depth, tried=tried) for m in metas}
 
 
 def prefix_check(
@@ -544,14 +714,32 @@ def mean_curve(frame: pd.DataFrame, metric: str) -> pd.Series:
     return frame[frame.metric == metric].groupby("update").value.mean()
 
 
+def _print_backfill(outcomes: dict[str, str]) -> int:
+    """One line per chunk JSON and a count (``--backfill-provenance``); exit status 0."""
+    for name, outcome in outcomes.items():
+        print(f"{name:32s} {outcome}")
+    done = sum(o.startswith("backfilled") for o in outcomes.values())
+    left = sum(o.startswith("left") for o in outcomes.values())
+    print(f"{done} backfilled, {left} left without code_files, {len(outcomes)} chunk JSONs")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m shaprl.fastsverl.settle", description=__doc__)
     ap.add_argument("--chunks", default="", help="names (comma/space separated); default all")
     ap.add_argument("--device", default=os.environ.get("DEVICE", "cpu"))
     ap.add_argument("--force", action="store_true", help="recompute chunks that are done")
     ap.add_argument("--list", action="store_true", help="list chunks and their status")
+    ap.add_argument(
+        "--backfill-provenance",
+        action="store_true",
+        help="add code_files to committed chunk JSONs lacking it, from git history",
+    )
     args = ap.parse_args(argv)
-    names = [n for n in args.chunks.replace(",", " ").split() if n] or list(CHUNKS)
+    chosen = [n for n in args.chunks.replace(",", " ").split() if n]
+    if args.backfill_provenance:
+        return _print_backfill(backfill_provenance(chosen or None))
+    names = chosen or list(CHUNKS)
     unknown = [n for n in names if n not in CHUNKS]
     if unknown:
         print(f"unknown chunk(s) {unknown}; known: {list(CHUNKS)}", file=sys.stderr)
