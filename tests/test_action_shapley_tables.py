@@ -185,3 +185,21 @@ def test_degeneracy_counts_the_common_utility_of_load_balancing():
     assert (lb["most common utility"].round(2) == -135.44).all()
     vm = degeneracy(VM_RIGHT_SIZING)
     assert (vm["distinct non-null utilities"] == vm["non-null subsets"]).all()
+
+
+def test_recheck_verdict_leaves_legacy_tables_out():
+    from shaprl.action_shapley.tables import recheck_holds, recheck_summary
+
+    legacy = {"algorithm": "sac", "seed": 0, "mask": -1, "run": -1, "agree": False,
+              "note": "legacy: made before issue 17"}  # fmt: skip
+    ok = [{"algorithm": "ppo", "seed": 0, "mask": m, "run": 0, "agree": True, "note": ""}
+          for m in (3, 5)]  # fmt: skip
+    frame = pd.DataFrame([*ok, legacy])
+    assert recheck_holds(frame) is True  # the legacy SAC row is not a disagreement
+    assert recheck_summary(frame).startswith("2/2 recomputed")
+    assert "legacy table(s) not recomputed: sac" in recheck_summary(frame)
+    assert recheck_holds(pd.DataFrame([legacy])) == "not testable"
+    bad = pd.DataFrame([*ok, {**ok[0], "mask": 9, "agree": False}, legacy])
+    assert recheck_holds(bad) is False
+    warned = pd.DataFrame([*ok, {**ok[0], "mask": 9, "agree": False, "note": "warning: other CPU"}])
+    assert recheck_holds(warned) == "partly"

@@ -676,16 +676,38 @@ def recheck_tables(
     return frame
 
 
+def recheck_holds(frame: pd.DataFrame) -> bool | str:
+    """The verdict of a :func:`recheck_tables` frame for the ``tables_match_code`` claim.
+
+    Legacy tables are not recomputed (their rows carry a ``legacy`` note) and do not count:
+    ``"not testable"`` when every table is legacy; ``"partly"`` when some recomputed cell was
+    made on another machine and differs (a ``warning`` note); else whether every recomputed
+    cell agrees.
+    """
+    legacy = frame["note"].str.startswith("legacy")
+    if legacy.all():
+        return "not testable"
+    checked = frame[~legacy]
+    if checked["note"].str.startswith("warning").any():
+        return "partly"
+    return bool(checked["agree"].all())
+
+
 def recheck_summary(frame: pd.DataFrame) -> str:
-    """One line listing the checked subsets for the claims ledger."""
-    if frame["note"].str.startswith("legacy").all():
+    """One line listing the checked subsets for the claims ledger (legacy tables named apart)."""
+    legacy = frame["note"].str.startswith("legacy")
+    if legacy.all():
         return "legacy tables (" + LEGACY_GOAL + "): not recomputed with this code"
+    skipped = sorted(set(frame.loc[legacy, "algorithm"]))
+    frame = frame[~legacy]
     parts = [
         f"{a} seed {s}: {','.join(f'{m}/r{r}' for m, r in zip(g['mask'], g['run'], strict=True))}"
         for (a, s), g in frame.groupby(["algorithm", "seed"], sort=True)
     ]
     warned = int(frame["note"].str.startswith("warning").sum())
     tail = f"; {warned} made on another machine differ (warning)" if warned else ""
+    if skipped:
+        tail += f"; legacy table(s) not recomputed: {', '.join(skipped)}"
     return (
         f"{int(frame['agree'].sum())}/{len(frame)} recomputed (subset, run) cells agree "
         f"(mask/run {'; '.join(parts)}){tail}"
