@@ -444,3 +444,79 @@ def test_printed_vs_corrected_on_the_kubernetes_sample(monkeypatch):
     out2, _ = sampled_printed_vs_corrected("kubernetes", "sac")
     shared = sum(1 for k, d, dk in pairs if k == k0 and bin(d).count("1") == 3)
     assert out2["corrected"].iloc[k0] == pytest.approx(w[k0] - w[k0] / shared / n)
+
+
+def test_legacy_tables_decide_no_claim():
+    import pandas as pd
+
+    from shaprl.action_shapley.estimators import summary as S
+
+    assert S.verdict([], ["kubernetes/sac"]) is None  # nothing left to decide on: indicative
+    assert S.verdict([True], ["kubernetes/sac"]) is True and S.verdict([], []) is False
+    note = S.legacy_note(["kubernetes/sac"])
+    assert "kubernetes/sac" in note and "`make action-shapley-kubernetes`" in note
+    assert "make action-shapley-tables" in S.legacy_note(["vm_right_sizing/ppo", "kubernetes"])
+    assert S.legacy_note([]) == "" and S.measured_text(["a", "b"]) == "a; b"
+    assert S.measured_text([], ["kubernetes/sac"]).startswith(S.NO_CURRENT)
+
+    # a current VM-like table and a legacy table whose all-data agent fails (theta = n)
+    vm = TableGame(vm_like_table())
+    dead = TableGame(np.where(np.arange(32) == 31, np.nan, vm_like_table()))
+    games = {"vm_right_sizing/sac": vm, "kubernetes/sac": dead}
+    refs = {c: exact_reference(g) for c, g in games.items()}
+    assert refs["kubernetes/sac"].global_theta == 5  # the legacy row alone would fail claims
+    kind = {"vm_right_sizing/sac": S.CURRENT, "kubernetes/sac": S.LEGACY}
+    rows = pd.DataFrame([S.validation_from_table(c, g, refs[c]) for c, g in games.items()])
+    val = S.with_table_kind(rows, kind)
+    assert list(val.columns[:2]) == ["case study", "table"]  # right after the label
+    assert val.set_index("case study")["table"].to_dict() == kind
+    with pytest.raises(KeyError, match="no table kind"):
+        S.with_table_kind(rows, {"vm_right_sizing/sac": S.CURRENT})
+    names = {c: tuple("abcde") for c in games}
+    marked = {c["key"]: c for c in S.selection_claims(val, names)}
+    alone = {c["key"]: c for c in S.selection_claims(rows.iloc[[0]], names)}
+    unmarked = {c["key"]: c for c in S.selection_claims(rows, names)}
+    for key, claim in marked.items():
+        assert claim["holds"] == alone[key]["holds"]  # decided on the current row alone
+        assert "kubernetes/sac: " not in claim["measured"].split("; left out")[0]
+        assert claim["measured"].endswith(note) and "vm_right_sizing/sac" in claim["measured"]
+    # without the marks the legacy row counts (and fails: best = worst = all data)
+    assert unmarked["s42_best_beats_worst"]["holds"] != marked["s42_best_beats_worst"]["holds"]
+    only = {c["key"]: c for c in S.selection_claims(val.iloc[[1]], names)}
+    assert all(c["holds"] is None and c["measured"].startswith(S.NO_CURRENT) for c in only.values())
+    t7 = S.with_table_kind(
+        pd.DataFrame([S.table7_row(c, refs[c], algorithm1(g)) for c, g in games.items()]), kind
+    )
+    eq2 = S.eq2_claims(t7)[0]
+    assert "kubernetes/sac: Eq. 2" not in eq2["measured"] and eq2["measured"].endswith(note)
+    assert eq2["holds"] == S.eq2_claims(t7.iloc[[0]])[0]["holds"]
+
+
+def test_episode_claims_leave_legacy_case_studies_out():
+    import pandas as pd
+
+    from shaprl.action_shapley.estimators import summary as S
+    from shaprl.action_shapley.estimators import validation
+
+    named = {"best": 1, "worst": 2, "all data": 3}
+    res = {"load_balancing": {"named": named},
+           "kubernetes": {"named": {"best": 7, "worst": 7, "all data": 7}}}  # fmt: skip
+    val = pd.DataFrame(
+        {
+            "case study": ["load_balancing", "kubernetes"],
+            "reward best": [-1.0, -5.0],
+            "reward worst": [-2.0, -5.0],
+            "reward all data": [-3.0, -5.0],
+            "random below best": [0.8, 0.0],
+            "random above best": ["0 of 100", "750 of 750"],
+        }
+    )
+    per_episode = {"load_balancing": 4, "kubernetes": 30}
+    plain = {c["key"]: c for c in validation.episode_claims(val, res, per_episode)}
+    assert all(c["holds"] == "partly" for c in plain.values())  # kubernetes fails each one
+    kind = {"load_balancing": S.CURRENT, "kubernetes": S.LEGACY}
+    marked = validation.episode_claims(S.with_table_kind(val, kind), res, per_episode)
+    for claim in marked:
+        assert claim["holds"] is True, claim
+        assert "kubernetes:" not in claim["measured"]
+        assert claim["measured"].endswith(S.legacy_note(["kubernetes"]))

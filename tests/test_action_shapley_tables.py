@@ -203,3 +203,23 @@ def test_recheck_verdict_leaves_legacy_tables_out():
     assert recheck_holds(bad) is False
     warned = pd.DataFrame([*ok, {**ok[0], "mask": 9, "agree": False, "note": "warning: other CPU"}])
     assert recheck_holds(warned) == "partly"
+
+
+def test_is_legacy_follows_the_schema_version_as_load_table_does(copied):
+    from shaprl.action_shapley.estimators.summary import CURRENT, LEGACY, table_kind
+    from shaprl.action_shapley.tables import is_legacy
+
+    # a schema-2 table (the paper's goal): not legacy, by CaseStudy or by key
+    assert is_legacy(VM_RIGHT_SIZING, "ppo", 0) is False
+    assert is_legacy("vm_right_sizing", "ppo") is False
+    assert load_table(VM_RIGHT_SIZING, "ppo", 0)[1]["legacy"] is False
+    assert table_kind("vm_right_sizing", "ppo") == CURRENT
+    # the same table marked version 1 (made before issue 17): legacy, for both readers
+    meta_path = copied.with_suffix(".json")
+    meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), "schema_version": 1}))
+    assert is_legacy(VM_RIGHT_SIZING, "ppo", 0) is True
+    assert load_table(VM_RIGHT_SIZING, "ppo", 0)[1]["legacy"] is True
+    assert table_kind("vm_right_sizing", "ppo") == LEGACY
+    # no table: refused as load_table refuses it, naming the make target
+    with pytest.raises(FileNotFoundError, match="make action-shapley-tables"):
+        is_legacy(VM_RIGHT_SIZING, "sac", 0)

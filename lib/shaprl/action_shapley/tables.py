@@ -12,8 +12,10 @@ the machine it ran on.
 :func:`~.utility.run_seed` ``(seed, r)`` for every subset). ``utility`` is
 :func:`~.utility.utility_from_runs` of them (:data:`~.utility.NULL_RULE`, our rule) and
 :func:`load_table` checks that it is. Version-1 tables (one agent per subset; the committed
-Kubernetes tables) stay readable: they are read as ``R = 1`` and their JSON is marked
+Kubernetes SAC table) stay readable: they are read as ``R = 1`` and their JSON is marked
 ``legacy`` (made under the [0.9 thr, thr] band for every case, horizon 30, no action step).
+:func:`is_legacy` says so from the JSON alone: a legacy table is shown for reference and
+decides no claim.
 
 :func:`load_table` is the one way to read a table. Beyond the generic checks (header, types,
 unique masks) it checks that every ``subset`` label matches its ``mask``, that the masks lie in
@@ -47,6 +49,7 @@ from ..repro.data import (
     TableSchema,
     check_schema,
     fail,
+    read_meta,
     read_table,
     write_table,
 )
@@ -435,7 +438,7 @@ def load_table(
                 f"(absent: {absent}{' ...' if len(absent) == 5 else ''})",
                 fix,
             )
-    if meta["schema_version"] < 2:
+    if _legacy(meta):
         meta["goal"] = LEGACY_GOAL
         meta["legacy"] = True
     else:
@@ -469,6 +472,33 @@ def load_table(
             f"current {current}): run `make {regenerate_target(case)}`"
         )
     return frame, meta
+
+
+def _legacy(meta: dict) -> bool:
+    """A version-1 table (made before issue 17 under :data:`LEGACY_GOAL`) is legacy."""
+    return meta["schema_version"] < 2
+
+
+def is_legacy(case: CaseStudy | str, algo: str, seed: int = 0) -> bool:
+    """Whether the committed ``case``/``algo``/``seed`` table is a **legacy** table.
+
+    Legacy tables (schema version 1: the old band goal, horizon 30, one agent per subset;
+    :data:`LEGACY_GOAL`) stay readable and are shown for reference, but never decide a
+    claim: they value another game than the paper's. The same rule as ``meta["legacy"]`` of
+    :func:`load_table`, read from the JSON alone (declared as an input of the running
+    notebook), so it is cheap even for Kubernetes' 32,768-row tables. ``case`` is a
+    :class:`~.case_studies.CaseStudy` or its key; a missing table raises as :func:`load_table`
+    does, naming the make target.
+    """
+    if isinstance(case, str):
+        from .case_studies import case_study
+
+        case = case_study(case)
+    path = table_path(case, algo, seed)
+    fix = f"regenerate it with `make {regenerate_target(case)}`"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such committed table. Fix: {fix}")
+    return _legacy(read_meta(path, UTILITY, fix))
 
 
 def tables_for(case: CaseStudy, algo: str, seeds: list[int]) -> dict[int, pd.DataFrame]:
@@ -823,6 +853,7 @@ __all__ = [
     "UTILITY",
     "build_table",
     "committed_seeds",
+    "is_legacy",
     "load_table",
     "machine",
     "recheck_summary",

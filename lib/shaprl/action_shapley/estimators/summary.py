@@ -328,13 +328,83 @@ def inconsistencies() -> pd.DataFrame:
     return pd.DataFrame(INCONSISTENCIES, columns=["where", "paper says", "but"])
 
 
-def verdict(flags) -> bool | str:
+def verdict(flags, left_out=()) -> bool | str | None:
     """A claim checked case by case: True if it holds in every case, False in none, else
-    ``"partly"`` (the ledger's "partly reproduced"; ``measured`` then names the cases)."""
+    ``"partly"`` (the ledger's "partly reproduced"; ``measured`` then names the cases).
+
+    ``left_out``: the cases excluded from the decision (legacy tables, :func:`deciding`). When
+    nothing is left to decide on but something was left out, the verdict is None (the
+    ledger's *indicative*: ``measured`` says what is pending), not a failure.
+    """
     flags = [bool(f) for f in flags]
+    if not flags and len(left_out):
+        return None
     if flags and all(flags):
         return True
     return "partly" if any(flags) else False
+
+
+#: The ``table`` column of every per-case table: which committed table a row was read from.
+CURRENT = "paper's goal"
+LEGACY = "legacy (reference only)"
+
+
+def table_kind(case: str, algo: str, seed: int = 0) -> str:
+    """:data:`CURRENT` or :data:`LEGACY` for the committed ``case``/``algo``/``seed`` table
+    (:func:`~..tables.is_legacy`): a legacy table is shown, labelled, and decides no claim."""
+    from ..tables import is_legacy
+
+    return LEGACY if is_legacy(case, algo, seed) else CURRENT
+
+
+def with_table_kind(frame: pd.DataFrame, kinds: dict[str, str], column: str = "case study"):
+    """``frame`` with a ``table`` column (:func:`table_kind` of each row's ``column`` label)
+    right after ``column``; a label missing from ``kinds`` is an error, never a silent
+    "paper's goal"."""
+    missing = sorted(set(frame[column]) - set(kinds))
+    if missing:
+        raise KeyError(f"no table kind for {missing}")
+    out = frame.drop(columns="table", errors="ignore")
+    out.insert(out.columns.get_loc(column) + 1, "table", out[column].map(kinds))
+    return out
+
+
+def legacy_note(left_out) -> str:
+    """The tail of a claim's ``measured`` text naming the cases (``case`` or
+    ``case/algorithm`` labels) left out as legacy and the make target that builds their
+    tables under the paper's goal; ``""`` when none."""
+    from ..case_studies import case_study
+    from ..tables import regenerate_target
+
+    left_out = list(dict.fromkeys(left_out))
+    if not left_out:
+        return ""
+    targets = sorted({regenerate_target(case_study(c.split("/")[0])) for c in left_out})
+    return (
+        f"; left out (legacy table, old band goal; reference only): {', '.join(left_out)} "
+        f"-- `{'`, `'.join(f'make {t}' for t in targets)}` builds "
+        f"{'its table' if len(left_out) == 1 else 'their tables'} under the paper's goal"
+    )
+
+
+NO_CURRENT = "no table under the paper's goal"
+
+
+def measured_text(parts, left_out=(), sep: str = "; ") -> str:
+    """A claim's ``measured`` text: the deciding cases' ``parts`` joined (:data:`NO_CURRENT`
+    when there are none because every case was left out), then :func:`legacy_note` of the
+    cases ``left_out``."""
+    left_out = list(left_out)
+    return (sep.join(parts) or (NO_CURRENT if left_out else "none")) + legacy_note(left_out)
+
+
+def deciding(frame: pd.DataFrame, column: str = "case study") -> tuple[pd.DataFrame, list[str]]:
+    """The rows of ``frame`` that may decide a claim (``table`` is not :data:`LEGACY`; every
+    row when there is no ``table`` column) and the labels of the rows left out."""
+    if "table" not in frame.columns:
+        return frame, []
+    legacy = (frame["table"] == LEGACY).to_numpy()
+    return frame[~legacy], list(frame.loc[legacy, column])
 
 
 def _fmt(r) -> str:
@@ -347,8 +417,9 @@ def _fmt(r) -> str:
 def selection_claims(val: pd.DataFrame, names: dict[str, tuple[str, ...]]) -> list[dict]:
     """Claims of §4.2-4.3 checked on :func:`validation_from_table` rows (``report.claim``
     keyword arguments). ``names`` maps each label to its point names (to spot "all data")."""
+    val, left_out = deciding(val)
     rows = [r for _, r in val.iterrows()]
-    measured = "; ".join(_fmt(r) for r in rows)
+    measured = measured_text((_fmt(r) for r in rows), left_out)
     everything = {c: "{" + ", ".join(n) + "}" for c, n in names.items()}
     # a case counts only when the policy picks a proper subset (theta < n) ...
     proper = {r["case study"]: r["best set"] != everything[r["case study"]] for r in rows}
@@ -358,10 +429,13 @@ def selection_claims(val: pd.DataFrame, names: dict[str, tuple[str, ...]]) -> li
         for c, r in ((r["case study"], r) for r in rows)
     }
     reduction = [r["data reduction 1-theta/n"] for r in rows]
-    below = "; ".join(
-        f"{r['case study']}: {r['below best (all sets)']:.0%} below "
-        f"({r['below best (sets with ind.)']:.0%} with ind.)"
-        for r in rows
+    below = measured_text(
+        (
+            f"{r['case study']}: {r['below best (all sets)']:.0%} below "
+            f"({r['below best (sets with ind.)']:.0%} with ind.)"
+            for r in rows
+        ),
+        left_out,
     )
     return [
         dict(
@@ -370,10 +444,13 @@ def selection_claims(val: pd.DataFrame, names: dict[str, tuple[str, ...]]) -> li
             statement="the best Action-Shapley training set gives a higher cumulative reward "
             "than the worst",
             holds=verdict(
-                r["best set"] != r["worst set"]
-                and np.isfinite(r["U(best)"])
-                and not r["U(best)"] <= r["U(worst)"]
-                for r in rows
+                [
+                    r["best set"] != r["worst set"]
+                    and np.isfinite(r["U(best)"])
+                    and not r["U(best)"] <= r["U(worst)"]
+                    for r in rows
+                ],
+                left_out,
             ),
             measured=measured,
         ),
@@ -381,7 +458,7 @@ def selection_claims(val: pd.DataFrame, names: dict[str, tuple[str, ...]]) -> li
             key="s42_best_vs_random",
             paper="Action Shapley §4.2, Figs. 2-4",
             statement="the best set beats most random sets of the same size",
-            holds=verdict(r["below best (all sets)"] >= 0.5 for r in rows),  # NaN fails
+            holds=verdict([r["below best (all sets)"] >= 0.5 for r in rows], left_out),  # NaN fails
             measured=below,
         ),
         dict(
@@ -389,16 +466,18 @@ def selection_claims(val: pd.DataFrame, names: dict[str, tuple[str, ...]]) -> li
             paper="Action Shapley §4.3, Table 8",
             statement="the best set beats the all-data baseline in every case study but "
             "database tuning",
-            holds=verdict(beats.values()),
+            holds=verdict(beats.values(), left_out),
             measured=measured,
         ),
         dict(
             key="s43_data_reduction",
             paper="Action Shapley §4.3",
             statement="the cut-off reduces the training points by 20% to 67%",
-            holds=verdict(0.2 - 1e-9 <= x <= 0.67 + 1e-2 for x in reduction),
-            measured=", ".join(
-                f"{r['case study']} {x:.0%}" for r, x in zip(rows, reduction, strict=True)
+            holds=verdict([0.2 - 1e-9 <= x <= 0.67 + 1e-2 for x in reduction], left_out),
+            measured=measured_text(
+                (f"{r['case study']} {x:.0%}" for r, x in zip(rows, reduction, strict=True)),
+                left_out,
+                sep=", ",
             ),
         ),
     ]
@@ -406,6 +485,7 @@ def selection_claims(val: pd.DataFrame, names: dict[str, tuple[str, ...]]) -> li
 
 def eq2_claims(t7: pd.DataFrame) -> list[dict]:
     """Eq. 2 against the measured saving (our tables) and at the paper's Kubernetes cut-off."""
+    t7, left_out = deciding(t7)
     gap = (t7["Pcomp (Eq. 2)"] - t7["Pcomp measured"]).abs()
     k8s = paper_eq2_check().set_index("case study").loc["kubernetes"]
     return [
@@ -414,11 +494,14 @@ def eq2_claims(t7: pd.DataFrame) -> list[dict]:
             paper="Action Shapley Eq. 2, Table 7",
             statement="Eq. 2 gives the fraction of the exhaustive computation that Algorithm 1 "
             "saves",
-            holds=verdict(gap < 0.05),
-            measured="; ".join(
-                f"{r['case study']}: Eq. 2 {r['Pcomp (Eq. 2)']:.1%}, measured "
-                f"{r['Pcomp measured']:.1%}"
-                for _, r in t7.iterrows()
+            holds=verdict(gap < 0.05, left_out),
+            measured=measured_text(
+                (
+                    f"{r['case study']}: Eq. 2 {r['Pcomp (Eq. 2)']:.1%}, measured "
+                    f"{r['Pcomp measured']:.1%}"
+                    for _, r in t7.iterrows()
+                ),
+                left_out,
             ),
         ),
         dict(
