@@ -275,7 +275,7 @@ def build_chunked_table(
     compute = 0.0
     if part.exists():
         frame, meta = read_table(part, UTILITY, f"delete {part.name} to start over")
-        want = json.loads(json.dumps(_table_identity(case, algo, seed, runs, episodes)))
+        want = json.loads(json.dumps(table_config(case, algo, seed, runs, episodes)))
         got = {k: meta.get(k) for k in want}
         if got != want:
             differs = ", ".join(k for k in want if got[k] != want[k])
@@ -319,8 +319,13 @@ def build_chunked_table(
     return None
 
 
-def _table_identity(case: CaseStudy, algo: str, seed: int, runs: int, episodes: int) -> dict:
-    """The JSON fields that must agree for a partial table to be resumed."""
+def table_config(
+    case: CaseStudy, algo: str, seed: int, runs: int, episodes: int | None
+) -> dict[str, object]:
+    """The configuration a table is made under, as its JSON records it: what a partial table
+    must agree on to be resumed (:func:`build_chunked_table`) and the configuration part of
+    :func:`table_meta`. ``episodes=None``: a single-run table of :func:`build_table` (one
+    evaluation episode, :data:`~.utility.EVAL_SEED`)."""
     from .pid_env import HORIZON
     from .utility import episode_seeds
 
@@ -335,8 +340,68 @@ def _table_identity(case: CaseStudy, algo: str, seed: int, runs: int, episodes: 
         "max_step": list(case.max_step),
         "horizon": HORIZON,
         "runs": runs,
-        "episode_seeds": episode_seeds(seed, episodes),
+        "episode_seeds": [EVAL_SEED] if episodes is None else episode_seeds(seed, episodes),
         "traces_sha256_16": traces_digest(traces),
+    }
+
+
+#: the order of a table's JSON fields before the machine (committed JSONs keep it)
+META_ORDER = (
+    "case",
+    "algorithm",
+    "seed",
+    "budget",
+    "goal",
+    "band",
+    "max_step",
+    "horizon",
+    "runs",
+    "agent_seeds",
+    "episode_seeds",
+    "null_rule",
+    "eval_seed",
+    "world_model",
+    "traces_sha256_16",
+    "code_fingerprint",
+    "n_subsets",
+    "complete",
+    "wall_seconds",
+    "compute_seconds",
+)
+
+
+def table_meta(
+    frame: pd.DataFrame,
+    case: CaseStudy,
+    algo: str,
+    seed: int,
+    seconds: float,
+    episodes: int | None = None,
+    world_model: str = "fixed-basis",
+) -> dict[str, object]:
+    """The JSON :func:`save_table` writes beside ``frame``: :func:`table_config` and what this
+    run adds (agent seeds, null rule, world model, code fingerprint, size, times), in
+    :data:`META_ORDER`, then the :func:`machine` and the make target that regenerates it."""
+    from .utility import NULL_RULE, run_seed
+
+    runs = int(frame["runs"].iloc[0])
+    multi = episodes is not None
+    fields = {
+        **table_config(case, algo, seed, runs, episodes),
+        "agent_seeds": [run_seed(seed, r) for r in range(runs)] if multi else "subset_seed",
+        "null_rule": NULL_RULE if multi else "the agent fails its objective (paper's rule)",
+        "eval_seed": EVAL_SEED,
+        "world_model": WORLD_MODEL_TEXT[world_model],
+        "code_fingerprint": library_fingerprint(UTILITY_CODE),
+        "n_subsets": int(len(frame)),
+        "complete": bool(len(frame) == 1 << case.n),
+        "wall_seconds": round(seconds, 1),
+        "compute_seconds": round(float(frame.attrs.get("compute_seconds", seconds)), 1),
+    }
+    return {
+        **{k: fields[k] for k in META_ORDER},
+        **machine(),
+        "regenerate": f"make {regenerate_target(case)}",
     }
 
 
@@ -350,38 +415,10 @@ def save_table(
     path: Path | None = None,
     world_model: str = "fixed-basis",
 ) -> Path:
-    """Write a table and its JSON description atomically (the caller holds the data lock);
-    ``path`` defaults to :func:`table_path` (:func:`partial_path` for a growing table)."""
-    from .pid_env import HORIZON
-    from .utility import NULL_RULE, episode_seeds, run_seed
-
-    traces = load_traces(traces_path(case), case)
-    runs = int(frame["runs"].iloc[0])
-    multi = episodes is not None
-    meta = {
-        "case": case.key,
-        "algorithm": algo,
-        "seed": seed,
-        "budget": budget_of(algo),
-        "goal": case.goal,
-        "band": list(case.band),
-        "max_step": list(case.max_step),
-        "horizon": HORIZON,
-        "runs": runs,
-        "agent_seeds": [run_seed(seed, r) for r in range(runs)] if multi else "subset_seed",
-        "episode_seeds": episode_seeds(seed, episodes) if multi else [EVAL_SEED],
-        "null_rule": NULL_RULE if multi else "the agent fails its objective (paper's rule)",
-        "eval_seed": EVAL_SEED,
-        "world_model": WORLD_MODEL_TEXT[world_model],
-        "traces_sha256_16": traces_digest(traces),
-        "code_fingerprint": library_fingerprint(UTILITY_CODE),
-        "n_subsets": int(len(frame)),
-        "complete": bool(len(frame) == 1 << case.n),
-        "wall_seconds": round(seconds, 1),
-        "compute_seconds": round(float(frame.attrs.get("compute_seconds", seconds)), 1),
-        **machine(),
-        "regenerate": f"make {regenerate_target(case)}",
-    }
+    """Write a table and its JSON description (:func:`table_meta`) atomically (the caller
+    holds the data lock); ``path`` defaults to :func:`table_path` (:func:`partial_path` for a
+    growing table)."""
+    meta = table_meta(frame, case, algo, seed, seconds, episodes, world_model)
     target = path or table_path(case, algo, seed, world_model=world_model)
     return write_table(frame, target, meta, UTILITY)
 
@@ -810,6 +847,8 @@ __all__ = [
     "runs_frame",
     "build_multi_table",
     "save_table",
+    "table_config",
+    "table_meta",
     "table_path",
     "tables_dir",
     "tables_for",
