@@ -6,16 +6,24 @@ from __future__ import annotations
 import json
 import threading
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from shaprl.action_shapley import tables
 from shaprl.action_shapley.case_studies import case_study
 from shaprl.repro import locks
-from shaprl.repro.data import write_table
+from shaprl.repro.data import read_table, write_table
 
 #: JSON fields that change from run to run (times, machine, code): not compared
 VOLATILE = ("code_fingerprint", "wall_seconds", "compute_seconds", *tables.MACHINE_FIELDS)
+
+
+@pytest.fixture
+def tmp_tables(tmp_path, monkeypatch):
+    monkeypatch.setattr(tables, "tables_dir", lambda root=None: tmp_path)
+    monkeypatch.setattr(locks, "locks_dir", lambda: tmp_path / "locks")  # not the tree's lock
+    return tmp_path
 
 
 # -- one description of a table's configuration -------------------------------------------------
@@ -49,6 +57,71 @@ def test_a_single_run_table_records_the_evaluation_seed():
     meta = tables.table_meta(frame, case, "ppo", 3, 2.0)
     assert meta["agent_seeds"] == "subset_seed" and meta["episode_seeds"] == [tables.EVAL_SEED]
     assert meta["n_subsets"] == 2 and meta["complete"] is False and meta["wall_seconds"] == 2.0
+
+
+# -- one way to grow a table chunk by chunk ------------------------------------------------------
+def _fake_outcomes(case, algo, masks, runs, seed, episodes, use_cache=True):
+    """Deterministic outcomes: return -mask, every run reaches the goal except on odd masks of
+    run 1; 0.5 compute seconds a run."""
+    assert use_cache is False  # the table is the record
+    masks = [int(m) for m in masks]
+    return {
+        r: {
+            "mask": masks,
+            "return": [-float(m) - r for m in masks],
+            "success": [not (r == 1 and m % 2) for m in masks],
+            "convergence": [3.0] * len(masks),
+            "seconds": 0.5,
+        }
+        for r in range(runs)
+    }
+
+
+def test_grow_table_appends_sorts_and_finishes_in_the_final_file(tmp_tables, monkeypatch):
+    from shaprl.action_shapley import utility
+
+    monkeypatch.setattr(utility, "multi_run_outcomes", _fake_outcomes)
+    case = case_study("vm_right_sizing")  # 32 subsets
+    part, final = tmp_tables / "grow.partial.csv", tmp_tables / "grow.csv"
+    frame = tables.grow_table(None, case, "ppo", 0, [5, 1, 3], 2, 5, part, 10.0, final)
+    assert frame["mask"].tolist() == [1, 3, 5] and frame.attrs["compute_seconds"] == 1.0
+    frame = tables.grow_table(frame, case, "ppo", 0, [4, 0, 2], 2, 5, part, 20.0, final)
+    assert frame["mask"].tolist() == list(range(6)) and frame.attrs["compute_seconds"] == 2.0
+    written, meta = read_table(part, tables.UTILITY, "")
+    assert written["mask"].tolist() == list(range(6)) and not final.exists()
+    assert meta["n_subsets"] == 6 and meta["complete"] is False and meta["runs"] == 2
+    assert meta["compute_seconds"] == 2.0 and meta["wall_seconds"] >= 20.0
+    one = tables.runs_frame(case, _fake_outcomes(case, "ppo", range(32), 2, 0, 5, False))
+    full = tables.grow_table(frame, case, "ppo", 0, list(range(6, 32)), 2, 5, part, 30.0, final)
+    pd.testing.assert_frame_equal(full, one)  # chunks in any order = one batch, sorted
+    assert not part.exists() and not part.with_suffix(".json").exists()
+    written, meta = read_table(final, tables.UTILITY, "")
+    assert meta["complete"] is True and len(written) == 32
+    assert np.isnan(written["utility"]).sum() == 0  # run 1 fails odd masks: 1 of 2 is not >half
+
+
+def test_grow_table_without_a_final_file_keeps_writing_its_path(tmp_tables, monkeypatch):
+    from shaprl.action_shapley import utility
+
+    monkeypatch.setattr(utility, "multi_run_outcomes", _fake_outcomes)
+    case = case_study("vm_right_sizing")
+    sample = tmp_tables / "sample.csv"  # a seed sample may cover every subset of a small case
+    full = tables.grow_table(None, case, "ppo", 1, list(range(32)), 1, 5, sample, 0.0)
+    written, meta = read_table(sample, tables.UTILITY, "")
+    assert len(full) == 32 and meta["complete"] is True and meta["seed"] == 1
+
+
+def test_the_seed_sample_grows_through_grow_table(tmp_tables, monkeypatch):
+    from shaprl.action_shapley import seed_spread, utility
+
+    monkeypatch.setattr(utility, "multi_run_outcomes", _fake_outcomes)
+    case = case_study("vm_right_sizing")
+    game = seed_spread.SampledAgentGame(case, "ppo", 2, chunk=4)
+    values = game._evaluate(np.array([7, 3, 9, 1, 0]))  # two chunks: 4 then 1
+    np.testing.assert_array_equal(values, [-7.0, -3.0, -9.0, -1.0, 0.0])
+    written, meta = read_table(seed_spread.sample_path(case, "ppo", 2), tables.UTILITY, "")
+    assert written["mask"].tolist() == [0, 1, 3, 7, 9] and meta["runs"] == 1
+    assert game.frame.attrs["compute_seconds"] == 1.0  # 0.5 s a run, two chunks
 
 
 # -- the data lock is taken where the writing happens --------------------------------------------

@@ -256,67 +256,130 @@ def build_chunked_table(
 ) -> pd.DataFrame | None:
     """A large case's schema-2 table (Kubernetes: 32,768 subsets), resumable across sessions.
 
-    Subsets are valued ``chunk`` at a time (:func:`~.utility.multi_run_outcomes`: ``runs``
-    runs with common random numbers, the shared evaluation episodes). After every chunk the
-    table so far is written to :func:`partial_path` (atomically, with the same JSON as a
-    finished table and ``complete: false``), so a run stopped midway -- or a session that
-    ends -- resumes from the committed partial table at the next missing chunk. A partial
-    table made under another configuration (goal, action step, horizon, budget, runs,
-    episodes, traces) is refused with the fix. When every subset is valued the table is
-    written to :func:`table_path` (replacing a legacy table), the partial file is removed and
-    the finished frame returned; ``None`` while subsets remain (``max_chunks`` stops early).
+    Subsets are valued ``chunk`` at a time (:func:`grow_table`: ``runs`` runs with common
+    random numbers, the shared evaluation episodes). After every chunk the table so far is
+    written to :func:`partial_path` (atomically, with the same JSON as a finished table and
+    ``complete: false``), so a run stopped midway -- or a session that ends -- resumes from
+    the committed partial table at the next missing chunk. A partial table made under another
+    configuration (:func:`table_config`: goal, action step, horizon, budget, runs, episodes,
+    traces) is refused with the fix. When every subset is valued the table is written to
+    :func:`table_path` (replacing a legacy table), the partial file is removed and the
+    finished frame returned; ``None`` while subsets remain (``max_chunks`` stops early).
     """
-    from ..repro.locks import writing_data
-    from .utility import EPISODES, multi_run_outcomes
+    from .utility import EPISODES
 
     episodes = episodes or EPISODES
     part = partial_path(case, algo, seed)
-    done: list[pd.DataFrame] = []
-    compute = 0.0
-    if part.exists():
-        frame, meta = read_table(part, UTILITY, f"delete {part.name} to start over")
-        want = json.loads(json.dumps(table_config(case, algo, seed, runs, episodes)))
-        got = {k: meta.get(k) for k in want}
-        if got != want:
-            differs = ", ".join(k for k in want if got[k] != want[k])
-            raise DataFormatError(
-                f"{part.name} was made under another configuration ({differs}); delete it to "
-                "start over, or restore the configuration it was made with"
-            )
-        if meta.get("code_fingerprint") != library_fingerprint(UTILITY_CODE):
-            print(
-                f"warning: {part.name} was started by other utility code (fingerprint "
-                f"{meta.get('code_fingerprint')}); resuming -- the table's re-check compares "
-                "values, not code",
-                flush=True,
-            )
-        done.append(frame)
-        compute = float(meta.get("compute_seconds", 0.0))
-    have = set(done[0]["mask"].tolist()) if done else set()
+    frame = _resume(part, case, algo, seed, runs, episodes)
+    have = set() if frame is None else set(frame["mask"].tolist())
     todo = [m for m in range(1 << case.n) if m not in have]
+    final = table_path(case, algo, seed)
     t0 = time.perf_counter()
     for i, start in enumerate(range(0, len(todo), chunk)):
         if max_chunks is not None and i >= max_chunks:
             break
         masks = todo[start : start + chunk]
-        out = multi_run_outcomes(case, algo, masks, runs, seed, episodes, use_cache=False)
-        piece = runs_frame(case, out)
-        compute += piece.attrs["compute_seconds"]
-        done.append(piece)
-        frame = pd.concat(done, ignore_index=True).sort_values("mask", ignore_index=True)
-        frame.attrs["compute_seconds"] = compute
-        complete = len(frame) == 1 << case.n
-        wall = time.perf_counter() - t0
-        target = table_path(case, algo, seed) if complete else part
-        with writing_data():  # held only while writing: notebooks may run between chunks
-            save_table(frame, case, algo, seed, wall, episodes=episodes, path=target)
-            if complete:
-                part.unlink(missing_ok=True)
-                part.with_suffix(".json").unlink(missing_ok=True)
-        print(f"{target.name}: {len(frame)}/{1 << case.n} subsets ({wall:.0f} s)", flush=True)
-        if complete:
+        seconds = time.perf_counter() - t0
+        frame = grow_table(frame, case, algo, seed, masks, runs, episodes, part, seconds, final)
+        if len(frame) == 1 << case.n:
             return frame
     return None
+
+
+def _resume(
+    part: Path, case: CaseStudy, algo: str, seed: int, runs: int, episodes: int
+) -> pd.DataFrame | None:
+    """The partial table at ``part`` (None when there is none), its ``compute_seconds`` in
+    ``attrs``; refused when made under another :func:`table_config`, with a warning when
+    other utility code started it."""
+    if not part.exists():
+        return None
+    frame, meta = read_table(part, UTILITY, f"delete {part.name} to start over")
+    want = json.loads(json.dumps(table_config(case, algo, seed, runs, episodes)))
+    got = {k: meta.get(k) for k in want}
+    if got != want:
+        differs = ", ".join(k for k in want if got[k] != want[k])
+        raise DataFormatError(
+            f"{part.name} was made under another configuration ({differs}); delete it to "
+            "start over, or restore the configuration it was made with"
+        )
+    if meta.get("code_fingerprint") != library_fingerprint(UTILITY_CODE):
+        print(
+            f"warning: {part.name} was started by other utility code (fingerprint "
+            f"{meta.get('code_fingerprint')}); resuming -- the table's re-check compares "
+            "values, not code",
+            flush=True,
+        )
+    frame.attrs["compute_seconds"] = float(meta.get("compute_seconds", 0.0))
+    return frame
+
+
+def grow_table(
+    so_far: pd.DataFrame | None,
+    case: CaseStudy,
+    algo: str,
+    seed: int,
+    masks: list[int],
+    runs: int,
+    episodes: int,
+    path: Path,
+    seconds: float,
+    final: Path | None = None,
+) -> pd.DataFrame:
+    """Value ``masks`` and write the table grown by them; returns it.
+
+    The chunk is valued by :func:`~.utility.multi_run_outcomes` (``runs`` runs, ``episodes``
+    evaluation episodes, not cached: the table is the record) and added to ``so_far``
+    (:func:`append_rows`). The table is written (:func:`save_table`) to ``path`` with
+    ``seconds`` (wall seconds before this chunk) plus this chunk's as its wall time -- or,
+    when ``final`` is given and every subset is valued, to ``final``, and ``path`` with its
+    JSON is removed under the same hold of the data lock. Prints the progress.
+    """
+    from .utility import multi_run_outcomes
+
+    t0 = time.perf_counter()
+    out = multi_run_outcomes(case, algo, masks, runs, seed, episodes, use_cache=False)
+    frame = append_rows(so_far, runs_frame(case, out))
+    wall = seconds + time.perf_counter() - t0
+    complete = len(frame) == 1 << case.n
+    target = final if complete and final is not None else path
+    _write_grown(frame, case, algo, seed, episodes, wall, target, path)
+    print(f"{target.name}: {len(frame)}/{1 << case.n} subsets ({wall:.0f} s)", flush=True)
+    return frame
+
+
+def append_rows(so_far: pd.DataFrame | None, piece: pd.DataFrame) -> pd.DataFrame:
+    """``so_far`` and ``piece`` in one table sorted by mask; ``attrs["compute_seconds"]`` is
+    the sum of theirs (``so_far`` without one counts 0)."""
+    if so_far is None:
+        parts, before = [piece], 0.0
+    else:
+        parts, before = [so_far, piece], float(so_far.attrs.get("compute_seconds", 0.0))
+    frame = pd.concat(parts, ignore_index=True).sort_values("mask", ignore_index=True)
+    frame.attrs["compute_seconds"] = before + float(piece.attrs["compute_seconds"])
+    return frame
+
+
+def _write_grown(
+    frame: pd.DataFrame,
+    case: CaseStudy,
+    algo: str,
+    seed: int,
+    episodes: int,
+    wall: float,
+    target: Path,
+    path: Path,
+) -> None:
+    """Write ``frame`` to ``target``; when that is not ``path`` (a finished table), remove
+    ``path`` and its JSON while still holding the data lock (held only while writing:
+    notebooks may run between chunks)."""
+    from ..repro.locks import writing_data
+
+    with writing_data():
+        save_table(frame, case, algo, seed, wall, episodes=episodes, path=target)
+        if target != path:
+            path.unlink(missing_ok=True)
+            path.with_suffix(".json").unlink(missing_ok=True)
 
 
 def table_config(
@@ -849,6 +912,8 @@ __all__ = [
     "save_table",
     "table_config",
     "table_meta",
+    "grow_table",
+    "append_rows",
     "table_path",
     "tables_dir",
     "tables_for",
