@@ -3,14 +3,16 @@ chunk by chunk, and the data lock held by the writers themselves, only while the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from shaprl.action_shapley import tables
+from shaprl.action_shapley import cli, tables
 from shaprl.action_shapley.case_studies import case_study
 from shaprl.repro import locks
 from shaprl.repro.data import read_table, write_table
@@ -24,6 +26,28 @@ def tmp_tables(tmp_path, monkeypatch):
     monkeypatch.setattr(tables, "tables_dir", lambda root=None: tmp_path)
     monkeypatch.setattr(locks, "locks_dir", lambda: tmp_path / "locks")  # not the tree's lock
     return tmp_path
+
+
+@pytest.fixture
+def lock_events(monkeypatch) -> list[str]:
+    """Replace the data lock by a recorder: ``enter`` / ``exit`` in the order they happen."""
+    events: list[str] = []
+
+    @contextlib.contextmanager
+    def recording():
+        events.append("enter")
+        try:
+            yield
+        finally:
+            events.append("exit")
+
+    monkeypatch.setattr(locks, "writing_data", recording)
+    monkeypatch.setattr(cli, "writing_data", recording)
+    return events
+
+
+def _lock_held(events: list[str]) -> bool:
+    return events.count("enter") > events.count("exit")
 
 
 # -- one description of a table's configuration -------------------------------------------------
@@ -125,6 +149,74 @@ def test_the_seed_sample_grows_through_grow_table(tmp_tables, monkeypatch):
 
 
 # -- the data lock is taken where the writing happens --------------------------------------------
+def test_save_table_holds_the_data_lock_only_while_writing(tmp_tables, monkeypatch, lock_events):
+    real_meta = tables.table_meta
+
+    def meta(*args, **kwargs):
+        assert not _lock_held(lock_events)  # traces, fingerprint, machine: outside the lock
+        lock_events.append("meta")
+        return real_meta(*args, **kwargs)
+
+    def write(frame, path, meta, schema):
+        assert _lock_held(lock_events)
+        lock_events.append("write")
+        return Path(path)
+
+    monkeypatch.setattr(tables, "table_meta", meta)
+    monkeypatch.setattr(tables, "write_table", write)
+    case = case_study("vm_right_sizing")
+    frame = tables.runs_frame(case, _fake_outcomes(case, "ppo", [0, 1], 1, 0, 5, False))
+    tables.save_table(frame, case, "ppo", 0, 1.0, episodes=5)
+    assert lock_events == ["meta", "enter", "write", "exit"]
+
+
+def test_save_check_holds_the_data_lock_only_while_writing(tmp_tables, monkeypatch, lock_events):
+    def write(frame, path, meta, schema):
+        assert _lock_held(lock_events) and meta["name"] == "step_sweep"
+        lock_events.append("write")
+        return Path(path)
+
+    monkeypatch.setattr(tables, "write_table", write)
+    tables.save_check(pd.DataFrame({"case": ["load_balancing"]}), "step_sweep")
+    assert lock_events == ["enter", "write", "exit"]
+
+
+def test_cli_traces_holds_the_lock_only_around_each_write(tmp_path, monkeypatch, lock_events):
+    def generate(case, seed):
+        assert not _lock_held(lock_events)
+        lock_events.append("generate")
+        return case.key
+
+    def write(traces, path):
+        assert _lock_held(lock_events)
+        lock_events.append("write")
+
+    monkeypatch.setattr(cli, "generate_traces", generate)
+    monkeypatch.setattr(cli, "write_traces", write)
+    monkeypatch.setattr(cli, "traces_path", lambda case: tmp_path / f"{case.key}.csv")
+    assert cli.main(["traces"]) == 0
+    assert lock_events == ["generate", "enter", "write", "exit"] * len(cli.CASE_STUDIES)
+
+
+def test_cli_kubernetes_sample_computes_without_the_lock(monkeypatch, lock_events):
+    saved: list[int] = []
+
+    def build(case, algo, seed, masks, chunk_size):
+        assert not _lock_held(lock_events)
+        return pd.DataFrame({"mask": masks})
+
+    def save(frame, *args, **kwargs):
+        assert not _lock_held(lock_events)  # save_table takes the lock itself
+        saved.append(len(frame))
+        return Path("sample.csv")
+
+    monkeypatch.setattr(cli, "build_table", build)
+    monkeypatch.setattr(cli, "save_table", save)
+    args = ["kubernetes-sample", "--algos", "ppo", "--sample-seeds", "0", "--chunk", "64"]
+    assert cli.main(args) == 0
+    assert lock_events == [] and len(saved) > 1 and saved == sorted(saved)
+
+
 def test_writing_data_nests_without_waiting_for_itself(tmp_path, monkeypatch):
     monkeypatch.setattr(locks, "locks_dir", lambda: tmp_path)
     other = locks.FileLock(locks.data_lock(shared=False).path)  # another descriptor

@@ -375,7 +375,7 @@ def _write_grown(
     notebooks may run between chunks)."""
     from ..repro.locks import writing_data
 
-    with writing_data():
+    with writing_data():  # re-entrant: save_table takes it too
         save_table(frame, case, algo, seed, wall, episodes=episodes, path=target)
         if target != path:
             path.unlink(missing_ok=True)
@@ -478,12 +478,15 @@ def save_table(
     path: Path | None = None,
     world_model: str = "fixed-basis",
 ) -> Path:
-    """Write a table and its JSON description (:func:`table_meta`) atomically (the caller
-    holds the data lock); ``path`` defaults to :func:`table_path` (:func:`partial_path` for a
-    growing table)."""
+    """Write a table and its JSON description (:func:`table_meta`) atomically, holding the
+    data lock only while writing; ``path`` defaults to :func:`table_path`
+    (:func:`partial_path` for a growing table)."""
+    from ..repro.locks import writing_data
+
     meta = table_meta(frame, case, algo, seed, seconds, episodes, world_model)
     target = path or table_path(case, algo, seed, world_model=world_model)
-    return write_table(frame, target, meta, UTILITY)
+    with writing_data():
+        return write_table(frame, target, meta, UTILITY)
 
 
 WORLD_MODEL_TEXT = {
@@ -869,9 +872,12 @@ def check_path(name: str, root: Path | None = None) -> Path:
 
 
 def save_check(frame: pd.DataFrame, name: str) -> Path:
-    """Write a committed check table and its JSON (the caller holds the data lock)."""
-    cases = sorted(set(frame["case"]))
+    """Write a committed check table and its JSON, holding the data lock only while writing
+    (checks take minutes to hours: notebooks and other writers go on between them)."""
+    from ..repro.locks import writing_data
     from .case_studies import case_study
+
+    cases = sorted(set(frame["case"]))
 
     digests = {
         c: traces_digest(load_traces(traces_path(case_study(c)), case_study(c))) for c in cases
@@ -883,7 +889,8 @@ def save_check(frame: pd.DataFrame, name: str) -> Path:
         **machine(),
         "regenerate": "make action-shapley-checks",
     }
-    return write_table(frame, check_path(name), meta, CHECKS[name])
+    with writing_data():
+        return write_table(frame, check_path(name), meta, CHECKS[name])
 
 
 def load_check(name: str) -> pd.DataFrame:
