@@ -11,10 +11,14 @@ per-run values; each run is cached as soon as its batch finishes, so an interrup
 resumes from the cache. For Kubernetes (``--cases kubernetes``: 32,768 subsets, one run
 each) it values ``--chunk`` subsets at a time and rewrites a committed partial table after
 every chunk (:func:`~.tables.build_chunked_table`), so a run that stops -- or a session
-that ends -- resumes from what was committed. It holds the repository-wide data lock while
-it writes. ``kubernetes-sample`` computes the documented stratified sample of Kubernetes
-subsets (:func:`~.utility.stratified_pairs`) chunk by chunk and rewrites its table after
-every chunk, so whatever is complete can be committed.
+that ends -- resumes from what was committed. ``kubernetes-sample`` computes the documented
+stratified sample of Kubernetes subsets (:func:`~.utility.stratified_pairs`) chunk by chunk
+and rewrites its table after every chunk, so whatever is complete can be committed.
+
+Every command holds the repository-wide data lock only while it writes a file
+(:func:`~.tables.save_table` and :func:`~.tables.save_check` take it themselves, ``traces``
+around each trace file), so notebooks read ``data/`` between the writes; ``verify`` holds it
+shared throughout.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import numpy as np
 
 from ..repro.locks import data_lock, writing_data
 from .case_studies import CASE_STUDIES, KUBERNETES
-from .tables import build_chunked_table, build_multi_table, build_table, save_table
+from .tables import build_chunked_table, build_multi_table, build_table, save_check, save_table
 from .traces import generate_traces, traces_path, write_traces
 from .utility import ALGORITHMS, EPISODES, RUNS, stratified_pairs
 
@@ -43,15 +47,6 @@ def _pick(frame, n_null: int, n_ok: int, seed: int = 0) -> list[int]:
     pick = list(rng.choice(null, min(n_null, null.size), replace=False))
     pick += list(rng.choice(ok, min(n_ok, ok.size), replace=False))
     return [int(m) for m in pick]
-
-
-def _save_check(frame, name: str) -> None:
-    """Write one check table holding the data lock only while writing (checks take minutes to
-    hours; notebooks and other writers go on between them)."""
-    from .tables import save_check
-
-    with writing_data():
-        save_check(frame, name)
 
 
 def run_checks(which: list[str]) -> None:
@@ -71,7 +66,7 @@ def run_checks(which: list[str]) -> None:
             tr = load_traces(traces_path(case), case)
             for algo in ALGORITHMS:
                 rows.append(budget_sweep(case, tr, algo, seeds=(0, 1)))
-                _save_check(pd.concat(rows), "budget_sweep")
+                save_check(pd.concat(rows), "budget_sweep")
                 print(rows[-1].to_string(), flush=True)
     if "plateau" in which:  # issue 17: all-data agents, 5 runs, up to 4x the budget
         from .utility import plateau_sweep
@@ -82,14 +77,14 @@ def run_checks(which: list[str]) -> None:
             for algo in ("ppo", "sac"):
                 steps = [first[algo] * k for k in (1, 2, 4)]
                 rows.append(plateau_sweep(CASE_STUDIES[key], algo, steps))
-                _save_check(pd.concat(rows), "budget_plateau")
+                save_check(pd.concat(rows), "budget_plateau")
                 print(rows[-1].to_string(), flush=True)
     if "step" in which:  # issue 17: is load balancing's degenerate game the action step's doing?
         from .diagnostics import step_sweep
 
         case = CASE_STUDIES["load_balancing"]
         frame = step_sweep(case, "ppo", [1.0, 2.0, 3.0, 6.0], runs=3)
-        _save_check(frame, "step_sweep")
+        save_check(frame, "step_sweep")
         print(frame.groupby("max_step")["success"].mean().to_string(), flush=True)
     if "agreement" in which:
         rows = []
@@ -97,7 +92,7 @@ def run_checks(which: list[str]) -> None:
             case = CASE_STUDIES[key]
             masks = _pick(load_table(case, "ppo", 0)[0], 4, 4)
             rows.append(world_model_agreement(case, masks, "ppo", 0))
-            _save_check(pd.concat(rows), "world_model_agreement")
+            save_check(pd.concat(rows), "world_model_agreement")
             print(rows[-1].to_string(), flush=True)
     if "reference" in which:
         rows = []
@@ -107,7 +102,7 @@ def run_checks(which: list[str]) -> None:
             masks = _pick(load_table(case, "ppo", 0)[0], 1, 1)
             for algo in ("ppo", "sac"):  # the cheaper one first; written after each
                 rows.append(reference_check(case, tr, masks, algo))
-                _save_check(pd.concat(rows), "sb3_reference")
+                save_check(pd.concat(rows), "sb3_reference")
                 print(rows[-1].to_string(), flush=True)
 
 
@@ -149,10 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "verify":
         with data_lock(shared=True):
             return _verify(args.cases, args.algos)
-    if args.cmd in ("checks", "kubernetes-seeds", "tables"):
-        return _run(args)  # minutes to hours: these take the data lock only while writing
-    with writing_data():  # no notebook reads data/ while tables change under it
-        return _run(args)
+    return _run(args)  # minutes to hours: the data lock is held only while writing
 
 
 def _verify(cases: list[str], algos: list[str]) -> int:
@@ -176,7 +168,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.cmd == "traces":
         for case in CASE_STUDIES.values():
             path = traces_path(case)
-            write_traces(generate_traces(case, TRACE_SEED), path)
+            traces = generate_traces(case, TRACE_SEED)
+            with writing_data():  # no notebook reads the traces while they change
+                write_traces(traces, path)
             print(f"wrote {path}")
     elif args.cmd == "tables":
         for key in args.cases:
@@ -196,11 +190,10 @@ def _run(args: argparse.Namespace) -> int:
                         case, algo, seed, args.runs or RUNS, EPISODES, world_model=args.world_model
                     )
                     secs = time.perf_counter() - t0
-                    with writing_data():
-                        path = save_table(
-                            frame, case, algo, seed, secs, episodes=EPISODES,
-                            world_model=args.world_model,
-                        )  # fmt: skip
+                    path = save_table(
+                        frame, case, algo, seed, secs, episodes=EPISODES,
+                        world_model=args.world_model,
+                    )  # fmt: skip
                     nulls = int(frame["utility"].iloc[1:].isna().sum())
                     print(
                         f"wrote {path} ({len(frame)} subsets x {args.runs or RUNS} runs, "

@@ -100,22 +100,15 @@ class SampledAgentGame(ValuationGame):
         return np.array([by_mask[int(m)] for m in masks], dtype=float)
 
     def _train(self, masks: list[int]) -> None:
-        from ..repro.locks import writing_data
-        from .tables import runs_frame, save_table
-        from .utility import EPISODES, multi_run_outcomes
+        """Value ``masks`` (one run each) and rewrite the sample table with them
+        (:func:`~.tables.grow_table`)."""
+        from .tables import grow_table
+        from .utility import EPISODES
 
         t0 = time.perf_counter()
-        out = multi_run_outcomes(self.case, self.algo, masks, 1, self.seed, EPISODES,
-                                 use_cache=False)  # fmt: skip
-        piece = runs_frame(self.case, out)
+        self.frame = grow_table(self.frame, self.case, self.algo, self.seed, masks, 1,
+                                EPISODES, self.path, self.seconds)  # fmt: skip
         self.seconds += time.perf_counter() - t0
-        done = [piece] if self.frame is None else [self.frame, piece]
-        self.frame = pd.concat(done, ignore_index=True).sort_values("mask", ignore_index=True)
-        self.frame.attrs["compute_seconds"] = self.seconds
-        with writing_data():
-            save_table(self.frame, self.case, self.algo, self.seed, self.seconds,
-                       episodes=EPISODES, path=self.path)  # fmt: skip
-        print(f"{self.path.name}: {len(self.frame)} subsets", flush=True)
 
 
 def seed_estimate(

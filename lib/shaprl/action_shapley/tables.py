@@ -259,71 +259,139 @@ def build_chunked_table(
 ) -> pd.DataFrame | None:
     """A large case's schema-2 table (Kubernetes: 32,768 subsets), resumable across sessions.
 
-    Subsets are valued ``chunk`` at a time (:func:`~.utility.multi_run_outcomes`: ``runs``
-    runs with common random numbers, the shared evaluation episodes). After every chunk the
-    table so far is written to :func:`partial_path` (atomically, with the same JSON as a
-    finished table and ``complete: false``), so a run stopped midway -- or a session that
-    ends -- resumes from the committed partial table at the next missing chunk. A partial
-    table made under another configuration (goal, action step, horizon, budget, runs,
-    episodes, traces) is refused with the fix. When every subset is valued the table is
-    written to :func:`table_path` (replacing a legacy table), the partial file is removed and
-    the finished frame returned; ``None`` while subsets remain (``max_chunks`` stops early).
+    Subsets are valued ``chunk`` at a time (:func:`grow_table`: ``runs`` runs with common
+    random numbers, the shared evaluation episodes). After every chunk the table so far is
+    written to :func:`partial_path` (atomically, with the same JSON as a finished table and
+    ``complete: false``), so a run stopped midway -- or a session that ends -- resumes from
+    the committed partial table at the next missing chunk. A partial table made under another
+    configuration (:func:`table_config`: goal, action step, horizon, budget, runs, episodes,
+    traces) is refused with the fix. When every subset is valued the table is written to
+    :func:`table_path` (replacing a legacy table), the partial file is removed and the
+    finished frame returned; ``None`` while subsets remain (``max_chunks`` stops early).
     """
-    from ..repro.locks import writing_data
-    from .utility import EPISODES, multi_run_outcomes
+    from .utility import EPISODES
 
     episodes = episodes or EPISODES
     part = partial_path(case, algo, seed)
-    done: list[pd.DataFrame] = []
-    compute = 0.0
-    if part.exists():
-        frame, meta = read_table(part, UTILITY, f"delete {part.name} to start over")
-        want = json.loads(json.dumps(_table_identity(case, algo, seed, runs, episodes)))
-        got = {k: meta.get(k) for k in want}
-        if got != want:
-            differs = ", ".join(k for k in want if got[k] != want[k])
-            raise DataFormatError(
-                f"{part.name} was made under another configuration ({differs}); delete it to "
-                "start over, or restore the configuration it was made with"
-            )
-        if meta.get("code_fingerprint") != library_fingerprint(UTILITY_CODE):
-            print(
-                f"warning: {part.name} was started by other utility code (fingerprint "
-                f"{meta.get('code_fingerprint')}); resuming -- the table's re-check compares "
-                "values, not code",
-                flush=True,
-            )
-        done.append(frame)
-        compute = float(meta.get("compute_seconds", 0.0))
-    have = set(done[0]["mask"].tolist()) if done else set()
+    frame = _resume(part, case, algo, seed, runs, episodes)
+    have = set() if frame is None else set(frame["mask"].tolist())
     todo = [m for m in range(1 << case.n) if m not in have]
+    final = table_path(case, algo, seed)
     t0 = time.perf_counter()
     for i, start in enumerate(range(0, len(todo), chunk)):
         if max_chunks is not None and i >= max_chunks:
             break
         masks = todo[start : start + chunk]
-        out = multi_run_outcomes(case, algo, masks, runs, seed, episodes, use_cache=False)
-        piece = runs_frame(case, out)
-        compute += piece.attrs["compute_seconds"]
-        done.append(piece)
-        frame = pd.concat(done, ignore_index=True).sort_values("mask", ignore_index=True)
-        frame.attrs["compute_seconds"] = compute
-        complete = len(frame) == 1 << case.n
-        wall = time.perf_counter() - t0
-        target = table_path(case, algo, seed) if complete else part
-        with writing_data():  # held only while writing: notebooks may run between chunks
-            save_table(frame, case, algo, seed, wall, episodes=episodes, path=target)
-            if complete:
-                part.unlink(missing_ok=True)
-                part.with_suffix(".json").unlink(missing_ok=True)
-        print(f"{target.name}: {len(frame)}/{1 << case.n} subsets ({wall:.0f} s)", flush=True)
-        if complete:
+        seconds = time.perf_counter() - t0
+        frame = grow_table(frame, case, algo, seed, masks, runs, episodes, part, seconds, final)
+        if len(frame) == 1 << case.n:
             return frame
     return None
 
 
-def _table_identity(case: CaseStudy, algo: str, seed: int, runs: int, episodes: int) -> dict:
-    """The JSON fields that must agree for a partial table to be resumed."""
+def _resume(
+    part: Path, case: CaseStudy, algo: str, seed: int, runs: int, episodes: int
+) -> pd.DataFrame | None:
+    """The partial table at ``part`` (None when there is none), its ``compute_seconds`` in
+    ``attrs``; refused when made under another :func:`table_config`, with a warning when
+    other utility code started it."""
+    if not part.exists():
+        return None
+    frame, meta = read_table(part, UTILITY, f"delete {part.name} to start over")
+    want = json.loads(json.dumps(table_config(case, algo, seed, runs, episodes)))
+    got = {k: meta.get(k) for k in want}
+    if got != want:
+        differs = ", ".join(k for k in want if got[k] != want[k])
+        raise DataFormatError(
+            f"{part.name} was made under another configuration ({differs}); delete it to "
+            "start over, or restore the configuration it was made with"
+        )
+    if meta.get("code_fingerprint") != library_fingerprint(UTILITY_CODE):
+        print(
+            f"warning: {part.name} was started by other utility code (fingerprint "
+            f"{meta.get('code_fingerprint')}); resuming -- the table's re-check compares "
+            "values, not code",
+            flush=True,
+        )
+    frame.attrs["compute_seconds"] = float(meta.get("compute_seconds", 0.0))
+    return frame
+
+
+def grow_table(
+    so_far: pd.DataFrame | None,
+    case: CaseStudy,
+    algo: str,
+    seed: int,
+    masks: list[int],
+    runs: int,
+    episodes: int,
+    path: Path,
+    seconds: float,
+    final: Path | None = None,
+) -> pd.DataFrame:
+    """Value ``masks`` and write the table grown by them; returns it.
+
+    The chunk is valued by :func:`~.utility.multi_run_outcomes` (``runs`` runs, ``episodes``
+    evaluation episodes, not cached: the table is the record) and added to ``so_far``
+    (:func:`append_rows`). The table is written (:func:`save_table`) to ``path`` with
+    ``seconds`` (wall seconds before this chunk) plus this chunk's as its wall time -- or,
+    when ``final`` is given and every subset is valued, to ``final``, and ``path`` with its
+    JSON is removed under the same hold of the data lock. Prints the progress.
+    """
+    from .utility import multi_run_outcomes
+
+    t0 = time.perf_counter()
+    out = multi_run_outcomes(case, algo, masks, runs, seed, episodes, use_cache=False)
+    frame = append_rows(so_far, runs_frame(case, out))
+    wall = seconds + time.perf_counter() - t0
+    complete = len(frame) == 1 << case.n
+    target = final if complete and final is not None else path
+    _write_grown(frame, case, algo, seed, episodes, wall, target, path)
+    print(f"{target.name}: {len(frame)}/{1 << case.n} subsets ({wall:.0f} s)", flush=True)
+    return frame
+
+
+def append_rows(so_far: pd.DataFrame | None, piece: pd.DataFrame) -> pd.DataFrame:
+    """``so_far`` and ``piece`` in one table sorted by mask; ``attrs["compute_seconds"]`` is
+    the sum of theirs (``so_far`` without one counts 0)."""
+    if so_far is None:
+        parts, before = [piece], 0.0
+    else:
+        parts, before = [so_far, piece], float(so_far.attrs.get("compute_seconds", 0.0))
+    frame = pd.concat(parts, ignore_index=True).sort_values("mask", ignore_index=True)
+    frame.attrs["compute_seconds"] = before + float(piece.attrs["compute_seconds"])
+    return frame
+
+
+def _write_grown(
+    frame: pd.DataFrame,
+    case: CaseStudy,
+    algo: str,
+    seed: int,
+    episodes: int,
+    wall: float,
+    target: Path,
+    path: Path,
+) -> None:
+    """Write ``frame`` to ``target``; when that is not ``path`` (a finished table), remove
+    ``path`` and its JSON while still holding the data lock (held only while writing:
+    notebooks may run between chunks)."""
+    from ..repro.locks import writing_data
+
+    with writing_data():  # re-entrant: save_table takes it too
+        save_table(frame, case, algo, seed, wall, episodes=episodes, path=target)
+        if target != path:
+            path.unlink(missing_ok=True)
+            path.with_suffix(".json").unlink(missing_ok=True)
+
+
+def table_config(
+    case: CaseStudy, algo: str, seed: int, runs: int, episodes: int | None
+) -> dict[str, object]:
+    """The configuration a table is made under, as its JSON records it: what a partial table
+    must agree on to be resumed (:func:`build_chunked_table`) and the configuration part of
+    :func:`table_meta`. ``episodes=None``: a single-run table of :func:`build_table` (one
+    evaluation episode, :data:`~.utility.EVAL_SEED`)."""
     from .pid_env import HORIZON
     from .utility import episode_seeds
 
@@ -338,8 +406,68 @@ def _table_identity(case: CaseStudy, algo: str, seed: int, runs: int, episodes: 
         "max_step": list(case.max_step),
         "horizon": HORIZON,
         "runs": runs,
-        "episode_seeds": episode_seeds(seed, episodes),
+        "episode_seeds": [EVAL_SEED] if episodes is None else episode_seeds(seed, episodes),
         "traces_sha256_16": traces_digest(traces),
+    }
+
+
+#: the order of a table's JSON fields before the machine (committed JSONs keep it)
+META_ORDER = (
+    "case",
+    "algorithm",
+    "seed",
+    "budget",
+    "goal",
+    "band",
+    "max_step",
+    "horizon",
+    "runs",
+    "agent_seeds",
+    "episode_seeds",
+    "null_rule",
+    "eval_seed",
+    "world_model",
+    "traces_sha256_16",
+    "code_fingerprint",
+    "n_subsets",
+    "complete",
+    "wall_seconds",
+    "compute_seconds",
+)
+
+
+def table_meta(
+    frame: pd.DataFrame,
+    case: CaseStudy,
+    algo: str,
+    seed: int,
+    seconds: float,
+    episodes: int | None = None,
+    world_model: str = "fixed-basis",
+) -> dict[str, object]:
+    """The JSON :func:`save_table` writes beside ``frame``: :func:`table_config` and what this
+    run adds (agent seeds, null rule, world model, code fingerprint, size, times), in
+    :data:`META_ORDER`, then the :func:`machine` and the make target that regenerates it."""
+    from .utility import NULL_RULE, run_seed
+
+    runs = int(frame["runs"].iloc[0])
+    multi = episodes is not None
+    fields = {
+        **table_config(case, algo, seed, runs, episodes),
+        "agent_seeds": [run_seed(seed, r) for r in range(runs)] if multi else "subset_seed",
+        "null_rule": NULL_RULE if multi else "the agent fails its objective (paper's rule)",
+        "eval_seed": EVAL_SEED,
+        "world_model": WORLD_MODEL_TEXT[world_model],
+        "code_fingerprint": library_fingerprint(UTILITY_CODE),
+        "n_subsets": int(len(frame)),
+        "complete": bool(len(frame) == 1 << case.n),
+        "wall_seconds": round(seconds, 1),
+        "compute_seconds": round(float(frame.attrs.get("compute_seconds", seconds)), 1),
+    }
+    return {
+        **{k: fields[k] for k in META_ORDER},
+        **machine(),
+        "regenerate": f"make {regenerate_target(case)}",
     }
 
 
@@ -353,40 +481,15 @@ def save_table(
     path: Path | None = None,
     world_model: str = "fixed-basis",
 ) -> Path:
-    """Write a table and its JSON description atomically (the caller holds the data lock);
-    ``path`` defaults to :func:`table_path` (:func:`partial_path` for a growing table)."""
-    from .pid_env import HORIZON
-    from .utility import NULL_RULE, episode_seeds, run_seed
+    """Write a table and its JSON description (:func:`table_meta`) atomically, holding the
+    data lock only while writing; ``path`` defaults to :func:`table_path`
+    (:func:`partial_path` for a growing table)."""
+    from ..repro.locks import writing_data
 
-    traces = load_traces(traces_path(case), case)
-    runs = int(frame["runs"].iloc[0])
-    multi = episodes is not None
-    meta = {
-        "case": case.key,
-        "algorithm": algo,
-        "seed": seed,
-        "budget": budget_of(algo),
-        "goal": case.goal,
-        "band": list(case.band),
-        "max_step": list(case.max_step),
-        "horizon": HORIZON,
-        "runs": runs,
-        "agent_seeds": [run_seed(seed, r) for r in range(runs)] if multi else "subset_seed",
-        "episode_seeds": episode_seeds(seed, episodes) if multi else [EVAL_SEED],
-        "null_rule": NULL_RULE if multi else "the agent fails its objective (paper's rule)",
-        "eval_seed": EVAL_SEED,
-        "world_model": WORLD_MODEL_TEXT[world_model],
-        "traces_sha256_16": traces_digest(traces),
-        "code_fingerprint": library_fingerprint(UTILITY_CODE),
-        "n_subsets": int(len(frame)),
-        "complete": bool(len(frame) == 1 << case.n),
-        "wall_seconds": round(seconds, 1),
-        "compute_seconds": round(float(frame.attrs.get("compute_seconds", seconds)), 1),
-        **machine(),
-        "regenerate": f"make {regenerate_target(case)}",
-    }
+    meta = table_meta(frame, case, algo, seed, seconds, episodes, world_model)
     target = path or table_path(case, algo, seed, world_model=world_model)
-    return write_table(frame, target, meta, UTILITY)
+    with writing_data():
+        return write_table(frame, target, meta, UTILITY)
 
 
 WORLD_MODEL_TEXT = {
@@ -821,9 +924,12 @@ def check_path(name: str, root: Path | None = None) -> Path:
 
 
 def save_check(frame: pd.DataFrame, name: str) -> Path:
-    """Write a committed check table and its JSON (the caller holds the data lock)."""
-    cases = sorted(set(frame["case"]))
+    """Write a committed check table and its JSON, holding the data lock only while writing
+    (checks take minutes to hours: notebooks and other writers go on between them)."""
+    from ..repro.locks import writing_data
     from .case_studies import case_study
+
+    cases = sorted(set(frame["case"]))
 
     digests = {
         c: traces_digest(load_traces(traces_path(case_study(c)), case_study(c))) for c in cases
@@ -835,7 +941,8 @@ def save_check(frame: pd.DataFrame, name: str) -> Path:
         **machine(),
         "regenerate": "make action-shapley-checks",
     }
-    return write_table(frame, check_path(name), meta, CHECKS[name])
+    with writing_data():
+        return write_table(frame, check_path(name), meta, CHECKS[name])
 
 
 def load_check(name: str) -> pd.DataFrame:
@@ -863,6 +970,10 @@ __all__ = [
     "runs_frame",
     "build_multi_table",
     "save_table",
+    "table_config",
+    "table_meta",
+    "grow_table",
+    "append_rows",
     "table_path",
     "tables_dir",
     "tables_for",

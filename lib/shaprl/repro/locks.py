@@ -19,6 +19,7 @@ import contextlib
 import fcntl
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -128,8 +129,41 @@ def data_lock(*, shared: bool) -> FileLock:
     return FileLock(locks_dir() / "data.lock", shared=shared, what="data/ (committed tables)")
 
 
+_WRITING = threading.local()  #: how deep this thread is in :func:`writing_data`
+
+
+def _reading_data() -> bool:
+    """Whether this process holds the data lock shared through :func:`held` (a notebook's
+    :class:`~.report.Report`): an exclusive ``flock`` on another descriptor would wait for it."""
+    reader = _HELD.get(f"{data_lock(shared=True).path}:True")
+    return reader is not None and reader.fd is not None
+
+
 @contextlib.contextmanager
 def writing_data() -> Iterator[None]:
-    """Hold the data lock exclusively (a writer of committed tables)."""
+    """Hold the data lock exclusively (a writer of committed tables).
+
+    Re-entrant within a thread: a writer that holds it (e.g. to replace a partial table and
+    remove the old file at once) may call others that take it (``save_table``) without
+    waiting for itself; the lock is released when the outermost block ends. A process that
+    reads ``data/`` under a shared lock (:func:`held`) may not write: that would wait forever.
+    """
+    depth = getattr(_WRITING, "depth", 0)
+    if depth:
+        _WRITING.depth = depth + 1
+        try:
+            yield
+        finally:
+            _WRITING.depth = depth
+        return
+    if _reading_data():
+        raise RuntimeError(
+            "this process holds the data lock shared (it reads data/, e.g. a notebook): it "
+            "cannot also write committed tables; run the writer in its own process"
+        )
     with data_lock(shared=False):
-        yield
+        _WRITING.depth = 1
+        try:
+            yield
+        finally:
+            _WRITING.depth = 0
