@@ -111,3 +111,20 @@ def test_rbf_distances_per_coordinate_are_bitwise_the_summed_squares(stats):
         [torch.ones_like(z[..., :1]), z, torch.exp(-model.gamma[:, None, None] * d2)], -1
     )
     assert torch.equal(model(x), torch.bmm(phi, model.weights))
+
+
+def test_sb3_plateau_sweep_has_the_batched_sweep_s_columns_and_is_seeded():
+    """Issue 17: SB3 beside the batched agents in the budget-plateau check (one PPO update)."""
+    from shaprl.action_shapley.sb3_reference import sb3_plateau_sweep
+    from shaprl.action_shapley.tables import CHECKS
+    from shaprl.action_shapley.utility import plateau_budget
+
+    one = sb3_plateau_sweep(VM_RIGHT_SIZING, "ppo", [512], runs=2)
+    again = sb3_plateau_sweep(VM_RIGHT_SIZING, "ppo", [512], runs=2)
+    names = [[c.name for c in CHECKS[k].columns] for k in ("budget_plateau", "sb3_plateau")]
+    assert list(one.columns) == [*names[0], "agent"] == names[1]
+    assert (one.agent == "sb3").all() and one.run.tolist() == [0, 1]
+    # seeded: the same call gives the same agents (everything but the wall time)
+    drop = ["seconds"]
+    assert one.drop(columns=drop).equals(again.drop(columns=drop))
+    assert plateau_budget(one).loc[0, "budgets"] == "512"

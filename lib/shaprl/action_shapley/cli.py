@@ -79,6 +79,16 @@ def run_checks(which: list[str]) -> None:
                 rows.append(plateau_sweep(CASE_STUDIES[key], algo, steps))
                 save_check(pd.concat(rows), "budget_plateau")
                 print(rows[-1].to_string(), flush=True)
+    if "sb3-plateau" in which:  # issue 17: SB3 beside the batched agents (SAC not by default)
+        from .sb3_reference import SB3_PLATEAU_ALGOS, SB3_PLATEAU_STEPS, sb3_plateau_sweep
+
+        rows = []
+        for key in SMALL:
+            for algo in SB3_PLATEAU_ALGOS:
+                steps = SB3_PLATEAU_STEPS[algo]
+                rows.append(sb3_plateau_sweep(CASE_STUDIES[key], algo, steps))
+                _save_check(pd.concat(rows), "sb3_plateau")
+                print(rows[-1].to_string(), flush=True)
     if "step" in which:  # issue 17: is load balancing's degenerate game the action step's doing?
         from .diagnostics import step_sweep
 
@@ -127,7 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     c = sub.add_parser("checks", help="budget sweep, SB3 reference check, world-model agreement")
     c.add_argument(
-        "--which", nargs="*", default=["budget", "plateau", "reference", "agreement", "step"]
+        "--which",
+        nargs="*",
+        choices=["budget", "plateau", "sb3-plateau", "reference", "agreement", "step"],
+        default=["budget", "plateau", "sb3-plateau", "reference", "agreement", "step"],
     )
     v = sub.add_parser("verify", help="recompute every committed utility and compare")
     v.add_argument("--cases", nargs="*", default=list(CASE_STUDIES))

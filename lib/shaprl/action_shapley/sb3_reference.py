@@ -3,6 +3,9 @@
 * :func:`budget_sweep` trains SB3 agents in the all-data world model at several budgets and
   reports their cumulative reward (in the model and on the simulated system), so the budget
   can be fixed where the reward stops improving -- once, for every agent.
+* :func:`sb3_plateau_sweep` is the budget-plateau check of issue 17 for SB3 agents, beside
+  the batched agents' :func:`~.utility.plateau_sweep` (same world model, run seeds, evaluation
+  episodes and definitions), so :func:`~.utility.plateau_budget` applies to both.
 * :func:`reference_check` compares, subset by subset, the batched agents of
   :mod:`.batched_agents` with SB3 agents over several seeds at the same budget: same null
   verdict, and a cumulative reward inside the SB3 spread.
@@ -20,6 +23,7 @@ import torch
 from .batched_agents import PPO_BUDGET, SAC_BUDGET, PPOBudget, SACBudget
 from .case_studies import CaseStudy
 from .pid_env import HORIZON, BatchedPIDEnv, BatchedRBF, PIDEnv, evaluate_on_system
+from .traces import load_traces, traces_path
 from .utility import EVAL_SEED, subset_seed, train_and_evaluate
 from .world_model import RBFParams, SufficientStatistics
 
@@ -136,6 +140,60 @@ def budget_sweep(case: CaseStudy, traces, algo: str, steps_list=None, seeds=(0, 
                     "success": bool(sysres["success"][0]),
                     "convergence": int(sysres["convergence"][0]),
                     "seconds": secs,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+#: budgets of the SB3 plateau check: 1, 2 and 4 times each algorithm's pre-issue-17 budget (the
+#: batched sweep's, ``cli.run_checks(["plateau"])``)
+SB3_PLATEAU_STEPS = {"ppo": (6144, 12288, 24576), "sac": (6000, 12000, 24000)}
+#: algorithms the committed ``sb3_plateau`` check computes. PPO only: SB3 SAC costs ~21 s per
+#: agent at 12,000 steps on one core (~40 CPU-min for 3 cases x 3 budgets x 5 runs); add
+#: ``"sac"`` here (or call :func:`sb3_plateau_sweep`) to compute it
+SB3_PLATEAU_ALGOS = ("ppo",)
+
+
+def sb3_plateau_sweep(case: CaseStudy, algo: str, steps, runs: int = 5) -> pd.DataFrame:
+    """SB3 all-data agents of ``runs`` runs at each training budget, evaluated as the batched
+    agents of :func:`~.utility.plateau_sweep` are: the same rows (``case, algo, steps, run,
+    system_return, success, convergence, seconds``) plus ``agent = "sb3"``, so
+    :func:`~.utility.plateau_budget` applies unchanged.
+
+    Shared with the batched path (:func:`~.utility.run_outcomes`, base seed 0): the all-data
+    world model (:func:`~.utility.world_models`, fixed basis), the agent seed of run ``r``
+    (:func:`~.utility.run_seed` ``(0, r)``, the batched agents' explicit run seeds -- not
+    ``r`` itself), the :data:`~.utility.EPISODES` shared evaluation episodes
+    (:func:`~.utility.episode_seeds` ``(0)``, :func:`~.utility.evaluate_episodes`), and the
+    definitions: ``system_return`` and ``convergence`` are means over the episodes, ``success``
+    is the goal reached in every episode (and a valid world model). ``seconds``: training and
+    evaluation of one agent (the batched sweep's is its batch's time per run).
+    """
+    from .utility import episode_seeds, evaluate_episodes, run_seed, world_models
+
+    traces = load_traces(traces_path(case), case)
+    full = (1 << case.n) - 1
+    params = world_models(traces, [full], "fixed-basis", 0)
+    valid = bool(np.asarray(params.valid, dtype=bool)[0])
+    base = SAC_BUDGET if algo == "sac" else PPO_BUDGET
+    rows = []
+    for total in steps:
+        budget = replace(base, total_steps=int(total))
+        for r in range(runs):
+            t0 = time.perf_counter()
+            model = train_sb3(case, params, algo, run_seed(0, r), budget)
+            ev = evaluate_episodes(case, sb3_policy(model), 1, episode_seeds(0))
+            rows.append(
+                {
+                    "case": case.key,
+                    "algo": algo,
+                    "steps": int(total),
+                    "run": r,
+                    "system_return": float(ev["reward"][0].mean()),
+                    "success": bool(ev["success"][0].all()) and valid,
+                    "convergence": float(ev["convergence"][0].mean()),
+                    "seconds": time.perf_counter() - t0,
+                    "agent": "sb3",
                 }
             )
     return pd.DataFrame(rows)

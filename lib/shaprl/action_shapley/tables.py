@@ -892,6 +892,18 @@ CHECKS: dict[str, TableSchema] = {
         _F("seconds"),
         key=("case", "algo", "steps", "run"),
     ),  # fmt: skip
+    "sb3_plateau": check_schema(  # budget_plateau's columns for SB3 agents (issue 17)
+        _C("case"),
+        _C("algo"),
+        _I("steps"),
+        _I("run"),
+        _F("system_return"),
+        _B("success"),
+        _F("convergence"),
+        _F("seconds"),
+        _C("agent"),
+        key=("case", "algo", "steps", "run"),
+    ),  # fmt: skip
     "step_sweep": check_schema(
         _C("case"),
         _C("algo"),
