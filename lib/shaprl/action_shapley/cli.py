@@ -87,7 +87,7 @@ def run_checks(which: list[str]) -> None:
             for algo in SB3_PLATEAU_ALGOS:
                 steps = SB3_PLATEAU_STEPS[algo]
                 rows.append(sb3_plateau_sweep(CASE_STUDIES[key], algo, steps))
-                _save_check(pd.concat(rows), "sb3_plateau")
+                save_check(pd.concat(rows), "sb3_plateau")
                 print(rows[-1].to_string(), flush=True)
     if "step" in which:  # issue 17: is load balancing's degenerate game the action step's doing?
         from .diagnostics import step_sweep
