@@ -235,3 +235,14 @@ def _our_peaks_like(theirs):
     return theirs.reset_index().assign(
         **{"return rise from": 2_000.0, "return rise to": 2_400.0, "coincides": True}
     )
+
+
+def test_spikes_outside_the_returns_rise_are_partly_the_claim():
+    theirs = cc.authors_peaks()
+    late = _our_peaks_like(theirs.set_index(["domain", "kind", "ratio"])).assign(coincides=False)
+    got = {c["key"]: c["holds"] for c in cc.claims(late, {}, theirs)}
+    assert got["fig3b_low_ratios_spike"] == "partly"
+    flat = late.assign(**{"peak / final": 1.1})  # no transient at all
+    assert {c["key"]: c["holds"] for c in cc.claims(flat, {}, theirs)}[
+        "fig3b_low_ratios_spike"
+    ] is False
