@@ -107,6 +107,9 @@ def test_code_warning_names_what_changed(monkeypatch):
     )
     # same files but another fingerprint: the package version (also hashed) changed
     assert "y: same files, fingerprint eeee" in settle.code_warning({"y": _meta("e" * 16, now)})
+    # chunks with the same difference share one line, named together
+    grouped = settle.code_warning({"y": _meta("e" * 16, then), "z": _meta("e" * 16, then)})
+    assert "(y, z: fastsverl/a.py changed" in grouped and grouped.count("a.py changed") == 1
     # many files: the first few are named, the rest counted
     many = {f"f{i}.py": "9" * 16 for i in range(settle.NAMED_FILES + 3)}
     assert "3 more files; now" in settle.code_warning({"z": _meta("e" * 16, {**now, **many})})

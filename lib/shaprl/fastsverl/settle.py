@@ -667,7 +667,10 @@ def code_warning(metas: dict[str, dict[str, Any]]) -> str:
     stale = {n: d for n, d in stale.items() if d}
     if not stale:
         return ""
-    made = "; ".join(f"{n}: {d}" for n, d in stale.items())
+    groups: dict[str, list[str]] = {}  # one line per distinct difference, not per chunk
+    for n, d in stale.items():
+        groups.setdefault(d, []).append(n)
+    made = "; ".join(f"{', '.join(names)}: {d}" for d, names in groups.items())
     return (
         f"warning: committed run made with other code than the current one ({made}; now "
         f"{now}): its numbers are not re-checked by this code beyond the prefix check. "
