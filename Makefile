@@ -21,7 +21,7 @@ DEVICE     ?= cpu
 help:
 	@echo "make reproduce [PROFILE=smoke|quick|paper] [NOTEBOOKS='01 02'] [PARAMS='seed=3']"
 	@echo "make test | make lab [LAB_IP=0.0.0.0] | make bench | make timings | make lint"
-	@echo "make fastsverl-settle [CHUNKS='a b'] [DEVICE=cuda]  (FastSVERL's committed long runs)"
+	@echo "make fastsverl-settle [CHUNKS='a b'] [JOBS=2]  (FastSVERL's committed long runs)"
 	@echo "make clean (build/ and data/cache/) | make distclean (also .venv)"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -37,10 +37,10 @@ setup: $(STAMP)
 reproduce: setup
 	$(BIN)/python -m shaprl.repro.run --profile "$(PROFILE)" --notebooks "$(NOTEBOOKS)" --params "$(PARAMS)"
 
-# FastSVERL's committed long runs (data/fastsverl/settle/): every missing chunk, one at a time,
-# each written when it finishes (resumable). CHUNKS='a b' picks chunks; DEVICE=cuda on a GPU.
+# FastSVERL's committed long runs (data/fastsverl/settle/): every missing chunk, JOBS at a time
+# (one thread each), each written when it finishes (resumable). CHUNKS='a b' picks chunks.
 fastsverl-settle: setup
-	nice -n 10 $(BIN)/python -m shaprl.fastsverl.settle --chunks "$(CHUNKS)" --device "$(DEVICE)"
+	nice -n 10 $(BIN)/python -m shaprl.fastsverl.settle --chunks "$(CHUNKS)" --device "$(DEVICE)" --jobs "$(JOBS)"
 
 test: test-lib test-notebooks
 

@@ -50,6 +50,18 @@ def test_run_load_resume_and_stale(toy):
         settle.load("toy")
 
 
+def test_chunks_fan_out_through_joblib(toy, monkeypatch):
+    from joblib import parallel_config
+
+    twin = settle.Chunk("toy2", ("claim_a",), {"updates": 50, "runs": 2}, _toy)
+    monkeypatch.setitem(settle.CHUNKS, "toy2", twin)
+    # the threading backend sees the monkeypatched chunks; --jobs sets only the worker count
+    with parallel_config(backend="threading"):
+        assert settle.main(["--chunks", "toy toy2", "--jobs", "2"]) == 0
+    assert settle.status("toy") == settle.status("toy2") == "done"
+    assert len(settle.load("toy2")[0]) == 2 * 6
+
+
 def test_chunk_made_by_other_code_is_flagged(toy, monkeypatch):
     from shaprl.repro import cache
     from shaprl.repro.claims import decide

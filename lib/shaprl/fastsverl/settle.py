@@ -2,7 +2,7 @@
 
 ``make fastsverl-settle`` (``python -m shaprl.fastsverl.settle``) runs every chunk of
 :data:`CHUNKS` that is not yet under ``data/fastsverl/settle/`` (or whose configuration
-changed), one at a time; each chunk is written as soon as it finishes, so an interrupted run
+changed), ``--jobs`` at a time through joblib; each chunk is written as soon as it finishes, so an interrupted run
 resumes at the next missing chunk. A chunk is a ``curve`` table (``run, update, metric,
 value``: compact learning curves, one metric per condition) with its JSON: the
 configuration, the library's code fingerprint (:func:`shaprl.repro.cache.library_fingerprint`
@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import torch
+from joblib import Parallel, delayed, parallel_config
 
 from ..repro.claims import Evidence, committed_run
 from ..repro.data import CURVE, TableSchema, read_table, write_table
@@ -913,6 +914,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunks", default="", help="names (comma/space separated); default all")
     ap.add_argument("--device", default=os.environ.get("DEVICE", "cpu"))
     ap.add_argument("--force", action="store_true", help="recompute chunks that are done")
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=int(os.environ.get("JOBS") or 1),
+        help="chunks computed at once (joblib workers, one thread each); default 1",
+    )
     ap.add_argument("--list", action="store_true", help="list chunks and their status")
     ap.add_argument(
         "--backfill-provenance",
@@ -936,6 +943,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    todo = []
     for n in names:
         st = status(n)
         if args.list:
@@ -944,17 +952,27 @@ def main(argv: list[str] | None = None) -> int:
                 meta = json.loads(path(n).with_suffix(".json").read_text())
                 code = "other code" if code_warning({n: meta}) else "current code"
             print(f"{n:32s} {st:14s} {code:12s} claims: {', '.join(CHUNKS[n].claims)}")
-            continue
-        if st == "done" and not args.force:
+        elif st == "done" and not args.force:
             print(f"{n}: done (data/fastsverl/settle/{n}.csv)")
-            continue
-        print(f"{n}: computing ({st}) ...", flush=True)
-        out = run_chunk(n, args.device)
-        meta = json.loads(out.with_suffix(".json").read_text())
-        print(
-            f"{n}: written {out} in {meta['wall_seconds']} s wall, {meta['compute_seconds']} s CPU"
-        )
+        else:
+            todo.append(n)
+    # chunks are independent, one thread each: fanned out through joblib (``--jobs``; a
+    # cluster user wraps the call in ``joblib.parallel_config(backend=...)``); each chunk is
+    # written as soon as it finishes, so a stopped run keeps the finished ones
+    with parallel_config(n_jobs=args.jobs):
+        Parallel()(delayed(_compute_and_report)(n, args.device) for n in todo)
     return 0
+
+
+def _compute_and_report(name: str, device: str) -> None:
+    print(f"{name}: computing ({status(name)}) ...", flush=True)
+    out = run_chunk(name, device)
+    meta = json.loads(out.with_suffix(".json").read_text())
+    print(
+        f"{name}: written {out} in {meta['wall_seconds']} s wall, "
+        f"{meta['compute_seconds']} s CPU",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
