@@ -969,8 +969,7 @@ def _compute_and_report(name: str, device: str) -> None:
     out = run_chunk(name, device)
     meta = json.loads(out.with_suffix(".json").read_text())
     print(
-        f"{name}: written {out} in {meta['wall_seconds']} s wall, "
-        f"{meta['compute_seconds']} s CPU",
+        f"{name}: written {out} in {meta['wall_seconds']} s wall, {meta['compute_seconds']} s CPU",
         flush=True,
     )
 
