@@ -1,8 +1,5 @@
 """stable-baselines3 SAC-PID and PPO-PID: the reference for the budget and for the batched agents.
 
-* :func:`budget_sweep` trains SB3 agents in the all-data world model at several budgets and
-  reports their cumulative reward (in the model and on the simulated system), so the budget
-  can be fixed where the reward stops improving -- once, for every agent.
 * :func:`sb3_plateau_sweep` is the budget-plateau check of issue 17 for SB3 agents, beside
   the batched agents' :func:`~.utility.plateau_sweep` (same world model, run seeds, evaluation
   episodes and definitions), so :func:`~.utility.plateau_budget` applies to both.
@@ -22,7 +19,7 @@ import torch
 
 from .batched_agents import PPO_BUDGET, SAC_BUDGET, PPOBudget, SACBudget
 from .case_studies import CaseStudy
-from .pid_env import HORIZON, BatchedPIDEnv, BatchedRBF, PIDEnv, evaluate_on_system
+from .pid_env import PIDEnv, evaluate_on_system
 from .traces import load_traces, traces_path
 from .utility import EVAL_SEED, subset_seed, train_and_evaluate
 from .world_model import RBFParams, SufficientStatistics
@@ -91,58 +88,10 @@ def sb3_policy(model):
     return policy
 
 
-def model_return(case: CaseStudy, params: RBFParams, policy) -> float:
-    """Cumulative reward (statistic units) of a deterministic policy inside the world model."""
-    env = BatchedPIDEnv(case, BatchedRBF(params), 1)
-    obs, total = env.reset_all(), 0.0
-    for _ in range(HORIZON):
-        with torch.no_grad():
-            act = policy(obs)
-        obs, rew, done, trunc, _ = env.step(act)
-        total += float(rew[0, 0]) * case.threshold
-        if bool(done[0, 0]) or bool(trunc[0, 0]):
-            break
-    return total
-
-
 def hold_initial(case: CaseStudy) -> dict[str, float]:
     """The do-nothing controller (zero gains): its cumulative reward on the system."""
     res = evaluate_on_system(case, lambda obs: torch.zeros(obs.shape[0], 1, 6), 1, EVAL_SEED)
     return {"reward": float(res["reward"][0]), "success": bool(res["success"][0])}
-
-
-SWEEP_STEPS = {"sac": (1000, 3000, 6000), "ppo": (2048, 6144, 12288)}
-
-
-def budget_sweep(case: CaseStudy, traces, algo: str, steps_list=None, seeds=(0, 1)) -> pd.DataFrame:
-    """SB3 agents on the all-data world model at several step budgets (:data:`SWEEP_STEPS`);
-    everything else as in the fixed budget."""
-    full = (1 << case.n) - 1
-    params = SufficientStatistics(traces).fit(np.array([full]))
-    base = SAC_BUDGET if algo == "sac" else PPO_BUDGET
-    rows = []
-    for steps in steps_list or SWEEP_STEPS[algo]:
-        budget = replace(base, total_steps=steps)
-        for seed in seeds:
-            t0 = time.perf_counter()
-            model = train_sb3(case, params, algo, seed, budget)
-            secs = time.perf_counter() - t0
-            pol = sb3_policy(model)
-            sysres = evaluate_on_system(case, pol, 1, EVAL_SEED)
-            rows.append(
-                {
-                    "case": case.key,
-                    "algo": algo,
-                    "steps": steps,
-                    "seed": seed,
-                    "model_return": model_return(case, params, pol),
-                    "system_return": float(sysres["reward"][0]),
-                    "success": bool(sysres["success"][0]),
-                    "convergence": int(sysres["convergence"][0]),
-                    "seconds": secs,
-                }
-            )
-    return pd.DataFrame(rows)
 
 
 #: budgets of the SB3 plateau check: 1, 2 and 4 times each algorithm's pre-issue-17 budget (the

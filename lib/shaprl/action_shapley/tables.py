@@ -847,7 +847,7 @@ def recheck_summary(frame: pd.DataFrame) -> str:
     )
 
 
-# --- committed checks (budget sweep, SB3 reference, world-model agreement) ----------------------
+# --- committed checks (budget plateau, SB3, world-model agreement, action step) ----------------------
 _C, _F, _I, _B, _S = (
     lambda n: Column(n, "str"),
     lambda n: Column(n, "float", empty=True),
@@ -856,18 +856,6 @@ _C, _F, _I, _B, _S = (
     lambda n: Column(n, "str"),
 )
 CHECKS: dict[str, TableSchema] = {
-    "budget_sweep": check_schema(
-        _C("case"),
-        _C("algo"),
-        _I("steps"),
-        _I("seed"),
-        _F("model_return"),
-        _F("system_return"),
-        _B("success"),
-        _I("convergence"),
-        _F("seconds"),
-        key=("case", "algo", "steps", "seed"),
-    ),  # fmt: skip
     "sb3_reference": check_schema(
         _C("case"),
         _C("algo"),
@@ -919,7 +907,9 @@ CHECKS: dict[str, TableSchema] = {
         _C("case"),
         _C("algo"),
         _I("mask"),
+        _I("size"),
         _S("subset"),
+        _I("runs"),
         _F("utility_fixed_basis"),
         _F("utility_per_subset"),
         _B("same_verdict"),
