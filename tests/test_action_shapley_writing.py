@@ -181,6 +181,19 @@ def test_save_check_holds_the_data_lock_only_while_writing(tmp_tables, monkeypat
     assert lock_events == ["enter", "write", "exit"]
 
 
+def test_save_check_fingerprints_the_sb3_and_diagnostics_code(tmp_tables, monkeypatch):
+    from shaprl.repro.cache import library_fingerprint
+
+    written = {}
+    monkeypatch.setattr(tables, "write_table", lambda f, p, meta, s: written.update(meta))
+    tables.save_check(pd.DataFrame({"case": ["load_balancing"]}), "sb3_reference")
+    assert {"action_shapley/sb3_reference.py", "action_shapley/diagnostics.py"} <= set(
+        tables.CHECK_CODE
+    )
+    assert written["code_fingerprint"] == library_fingerprint(tables.CHECK_CODE)
+    assert written["code_fingerprint"] != library_fingerprint(tables.UTILITY_CODE)
+
+
 def test_cli_traces_holds_the_lock_only_around_each_write(tmp_path, monkeypatch, lock_events):
     def generate(case, seed):
         assert not _lock_held(lock_events)

@@ -925,9 +925,14 @@ def check_path(name: str, root: Path | None = None) -> Path:
     return tables_dir(root).parent / "checks" / f"{name}.csv"
 
 
+#: the modules a check depends on: the utility's, plus the SB3 reference and the diagnostics
+CHECK_CODE = (*UTILITY_CODE, "action_shapley/sb3_reference.py", "action_shapley/diagnostics.py")
+
+
 def save_check(frame: pd.DataFrame, name: str) -> Path:
-    """Write a committed check table and its JSON, holding the data lock only while writing
-    (checks take minutes to hours: notebooks and other writers go on between them)."""
+    """Write a committed check table and its JSON (code fingerprint of :data:`CHECK_CODE`),
+    holding the data lock only while writing (checks take minutes to hours: notebooks and
+    other writers go on between them)."""
     from ..repro.locks import writing_data
     from .case_studies import case_study
 
@@ -939,7 +944,7 @@ def save_check(frame: pd.DataFrame, name: str) -> Path:
     meta = {
         "name": name,
         "traces_sha256_16": digests,
-        "code_fingerprint": library_fingerprint(UTILITY_CODE),
+        "code_fingerprint": library_fingerprint(CHECK_CODE),
         **machine(),
         "regenerate": "make action-shapley-checks",
     }
@@ -956,6 +961,7 @@ def load_check(name: str) -> pd.DataFrame:
 
 
 __all__ = [
+    "CHECK_CODE",
     "CHECKS",
     "load_check",
     "save_check",
