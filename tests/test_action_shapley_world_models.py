@@ -63,3 +63,44 @@ def test_the_comparison_counts_verdicts_and_correlates_values(tmp_path, monkeypa
     assert row["same null verdict"] == "30/31" and row["null (fixed / per subset)"] == "0 / 1"
     assert row["spearman of values"] > 0.9
     assert len(values) == case.n
+
+
+def test_agreement_sample_takes_up_to_k_subsets_of_every_size():
+    from shaprl.action_shapley.utility import agreement_sample
+
+    case = case_study("kubernetes")  # 15 points
+    masks = agreement_sample(case, per_size=8, seed=0)
+    sizes = np.array([bin(m).count("1") for m in masks])
+    # every size present; sizes 1, 14 and 15 have 15, 15 and 1 subsets: 8, 8 and 1 drawn
+    assert sorted(set(sizes)) == list(range(1, 16)) and masks == sorted(set(masks))
+    assert (sizes == 1).sum() == 8 and (sizes == 15).sum() == 1 and len(masks) == 13 * 8 + 1 + 8
+    assert agreement_sample(case, per_size=8, seed=0) == masks  # seeded
+    assert agreement_sample(case, per_size=8, seed=1) != masks
+
+
+def test_world_model_agreement_pairs_both_models_on_the_same_runs(monkeypatch):
+    from shaprl.action_shapley import utility
+
+    case = case_study("vm_right_sizing")
+    calls = []
+
+    def outcomes(case, algo, masks, runs, base_seed, traces=None, world_model="fixed-basis"):
+        calls.append((world_model, runs, base_seed))
+        shift = 0.0 if world_model == "fixed-basis" else 1.0
+        return {
+            r: {
+                "mask": masks,
+                "return": [-float(m) - shift for m in masks],
+                # mask 3 fails under the per-subset model only: a verdict that differs
+                "success": [not (world_model == "per-subset" and m == 3) for m in masks],
+            }
+            for r in range(runs)
+        }
+
+    monkeypatch.setattr(utility, "multi_run_outcomes", outcomes)
+    frame = utility.world_model_agreement(case, "ppo", [1, 3, 31], runs=1)
+    assert calls == [("fixed-basis", 1, 0), ("per-subset", 1, 0)]
+    assert frame["utility_fixed_basis"].tolist() == [-1.0, -3.0, -31.0]
+    assert frame["utility_per_subset"].iloc[[0, 2]].tolist() == [-2.0, -32.0]
+    assert frame["same_verdict"].tolist() == [True, False, True]
+    assert frame["size"].tolist() == [1, 2, 5] and (frame["mean_abs_prediction_gap"] >= 0).all()
