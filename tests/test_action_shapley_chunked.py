@@ -49,3 +49,17 @@ def test_a_partial_table_of_another_configuration_is_refused(tmp_tables):
     tables.build_chunked_table(case, "ppo", 0, chunk=8, runs=1, max_chunks=1)
     with pytest.raises(DataFormatError, match="another configuration.*runs.*delete it"):
         tables.build_chunked_table(case, "ppo", 0, chunk=8, runs=2, max_chunks=1)
+
+
+def test_a_finished_table_of_this_configuration_is_not_rebuilt(tmp_tables, monkeypatch):
+    case = case_study("vm_right_sizing")
+    full = tables.build_chunked_table(case, "ppo", 0, chunk=16, runs=1)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(tables, "grow_table", no_training)
+    again = tables.build_chunked_table(case, "ppo", 0, chunk=16, runs=1)
+    pd.testing.assert_frame_equal(again, full, check_dtype=False)
+    with pytest.raises(AssertionError, match="trained again"):  # another configuration: rebuilt
+        tables.build_chunked_table(case, "ppo", 0, chunk=16, runs=2)

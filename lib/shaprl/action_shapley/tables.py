@@ -267,16 +267,21 @@ def build_chunked_table(
     configuration (:func:`table_config`: goal, action step, horizon, budget, runs, episodes,
     traces) is refused with the fix. When every subset is valued the table is written to
     :func:`table_path` (replacing a legacy table), the partial file is removed and the
-    finished frame returned; ``None`` while subsets remain (``max_chunks`` stops early).
+    finished frame returned; ``None`` while subsets remain (``max_chunks`` stops early). A
+    finished table of the same configuration is returned as it is (a rerun of the make target
+    trains nothing for it).
     """
     from .utility import EPISODES
 
     episodes = episodes or EPISODES
     part = partial_path(case, algo, seed)
+    final = table_path(case, algo, seed)
     frame = _resume(part, case, algo, seed, runs, episodes)
+    if frame is None and (done := _finished(final, case, algo, seed, runs, episodes)) is not None:
+        print(f"{final.name}: complete under this configuration (delete it to rebuild)")
+        return done
     have = set() if frame is None else set(frame["mask"].tolist())
     todo = [m for m in range(1 << case.n) if m not in have]
-    final = table_path(case, algo, seed)
     t0 = time.perf_counter()
     for i, start in enumerate(range(0, len(todo), chunk)):
         if max_chunks is not None and i >= max_chunks:
@@ -287,6 +292,24 @@ def build_chunked_table(
         if len(frame) == 1 << case.n:
             return frame
     return None
+
+
+def _finished(
+    final: Path, case: CaseStudy, algo: str, seed: int, runs: int, episodes: int
+) -> pd.DataFrame | None:
+    """The committed finished table at ``final`` when it covers every subset under this
+    :func:`table_config` (not legacy), so a rerun of the make target skips it; else None (a
+    legacy table or another configuration is rebuilt, and replaced when the new one is done)."""
+    if not final.exists():
+        return None
+    meta = read_meta(final, UTILITY, f"regenerate it with `make {regenerate_target(case)}`")
+    want = json.loads(json.dumps(table_config(case, algo, seed, runs, episodes)))
+    if _legacy(meta) or any(meta.get(k) != v for k, v in want.items()):
+        return None
+    if meta.get("n_subsets") != 1 << case.n:
+        return None
+    frame, _ = read_table(final, UTILITY, f"delete {final.name} to rebuild it")
+    return frame
 
 
 def _resume(
