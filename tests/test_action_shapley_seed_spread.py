@@ -71,3 +71,13 @@ def test_seed_intervals_are_t_intervals_of_the_seed_mean():
     assert out.loc["a", "low"] == pytest.approx(2.0 - half)
     assert out.loc["a", "mean Monte Carlo s.e."] == pytest.approx(0.4)
     assert out.loc["b", "sd over seeds"] == 0.0 and out.loc["b", "seed 0 (exact)"] == -2.0
+
+
+def test_sample_progress_reads_each_seeds_json(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setattr(tables, "tables_dir", lambda root=None: tmp_path)
+    case = case_study("kubernetes")
+    meta = seed_spread.sample_path(case, "sac", 2).with_suffix(".json")
+    meta.write_text(json.dumps({"n_subsets": 1024}))
+    assert seed_spread.sample_progress(case, "sac") == "1: -, 2: 1,024, 3: -, 4: -"

@@ -47,6 +47,7 @@ __all__ = [
     "SampledAgentGame",
     "hybrid_cost_on_table",
     "sample_path",
+    "sample_progress",
     "seed_estimate",
     "seed_intervals",
     "seed_spread",
@@ -57,6 +58,24 @@ def sample_path(case: CaseStudy, algo: str, seed: int) -> Path:
     from .tables import tables_dir
 
     return tables_dir() / f"{case.key}_{algo}_seed{seed}_sample.csv"
+
+
+def sample_progress(case: CaseStudy, algo: str, seeds=EXTRA_SEEDS) -> str:
+    """Subsets recorded so far in each seed's committed sample table (its JSON's
+    ``n_subsets``, declared as an input of the running notebook), e.g. ``"1: 3,441, 2: 1,024,
+    3: -, 4: -"``; ``-`` where none is committed."""
+    import json
+
+    from ..repro.inputs import declare_input
+
+    shown = []
+    for seed in seeds:
+        meta = sample_path(case, algo, seed).with_suffix(".json")
+        if meta.exists():
+            shown.append(f"{seed}: {json.loads(declare_input(meta).read_text())['n_subsets']:,}")
+        else:
+            shown.append(f"{seed}: -")
+    return ", ".join(shown)
 
 
 class SampledAgentGame(ValuationGame):
