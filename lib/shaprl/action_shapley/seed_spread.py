@@ -61,21 +61,13 @@ def sample_path(case: CaseStudy, algo: str, seed: int) -> Path:
 
 
 def sample_progress(case: CaseStudy, algo: str, seeds=EXTRA_SEEDS) -> str:
-    """Subsets recorded so far in each seed's committed sample table (its JSON's
-    ``n_subsets``, declared as an input of the running notebook), e.g. ``"1: 3,441, 2: 1,024,
-    3: -, 4: -"``; ``-`` where none is committed."""
-    import json
+    """Subsets recorded so far in each seed's committed sample table
+    (:func:`~.tables.recorded_subsets`), e.g. ``"1: 3,441, 2: 1,024, 3: -, 4: -"``; ``-``
+    where none is committed."""
+    from .tables import recorded_subsets
 
-    from ..repro.inputs import declare_input
-
-    shown = []
-    for seed in seeds:
-        meta = sample_path(case, algo, seed).with_suffix(".json")
-        if meta.exists():
-            shown.append(f"{seed}: {json.loads(declare_input(meta).read_text())['n_subsets']:,}")
-        else:
-            shown.append(f"{seed}: -")
-    return ", ".join(shown)
+    counts = {seed: recorded_subsets(sample_path(case, algo, seed)) for seed in seeds}
+    return ", ".join(f"{s}: {'-' if n is None else f'{n:,}'}" for s, n in counts.items())
 
 
 class SampledAgentGame(ValuationGame):

@@ -240,9 +240,16 @@ def partial_path(case: CaseStudy, algo: str, seed: int, root: Path | None = None
 def partial_progress(case: CaseStudy, algo: str, seed: int) -> int | None:
     """Subsets valued so far in the committed partial table (None when there is none); the
     file is declared as an input of the running notebook (its progress is shown)."""
+    return recorded_subsets(partial_path(case, algo, seed))
+
+
+def recorded_subsets(path: Path) -> int | None:
+    """``n_subsets`` from the JSON beside a committed table ``path`` (a partial table or a
+    seed sample; None when there is none), the JSON declared as an input of the running
+    notebook."""
     from ..repro.inputs import declare_input
 
-    meta_path = partial_path(case, algo, seed).with_suffix(".json")
+    meta_path = path.with_suffix(".json")
     if not meta_path.exists():
         return None
     return int(json.loads(declare_input(meta_path).read_text())["n_subsets"])
@@ -303,13 +310,21 @@ def _finished(
     if not final.exists():
         return None
     meta = read_meta(final, UTILITY, f"regenerate it with `make {regenerate_target(case)}`")
-    want = json.loads(json.dumps(table_config(case, algo, seed, runs, episodes)))
-    if _legacy(meta) or any(meta.get(k) != v for k, v in want.items()):
+    if _legacy(meta) or _config_differs(meta, case, algo, seed, runs, episodes):
         return None
     if meta.get("n_subsets") != 1 << case.n:
         return None
     frame, _ = read_table(final, UTILITY, f"delete {final.name} to rebuild it")
     return frame
+
+
+def _config_differs(
+    meta: dict, case: CaseStudy, algo: str, seed: int, runs: int, episodes: int
+) -> list[str]:
+    """The :func:`table_config` fields on which a table's JSON ``meta`` differs from this
+    configuration (compared as JSON values)."""
+    want = json.loads(json.dumps(table_config(case, algo, seed, runs, episodes)))
+    return [k for k, v in want.items() if meta.get(k) != v]
 
 
 def _resume(
@@ -321,10 +336,7 @@ def _resume(
     if not part.exists():
         return None
     frame, meta = read_table(part, UTILITY, f"delete {part.name} to start over")
-    want = json.loads(json.dumps(table_config(case, algo, seed, runs, episodes)))
-    got = {k: meta.get(k) for k in want}
-    if got != want:
-        differs = ", ".join(k for k in want if got[k] != want[k])
+    if differs := ", ".join(_config_differs(meta, case, algo, seed, runs, episodes)):
         raise DataFormatError(
             f"{part.name} was made under another configuration ({differs}); delete it to "
             "start over, or restore the configuration it was made with"
@@ -870,7 +882,7 @@ def recheck_summary(frame: pd.DataFrame) -> str:
     )
 
 
-# --- committed checks (budget plateau, SB3, world-model agreement, action step) ----------------------
+# --- committed checks (budget plateau, SB3, world-model agreement, action step) ---------
 _C, _F, _I, _B, _S = (
     lambda n: Column(n, "str"),
     lambda n: Column(n, "float", empty=True),
@@ -985,6 +997,7 @@ def load_check(name: str) -> pd.DataFrame:
 
 __all__ = [
     "CHECK_CODE",
+    "recorded_subsets",
     "CHECKS",
     "load_check",
     "save_check",

@@ -2,14 +2,14 @@
 
 ``make fastsverl-settle`` (``python -m shaprl.fastsverl.settle``) runs every chunk of
 :data:`CHUNKS` that is not yet under ``data/fastsverl/settle/`` (or whose configuration
-changed), ``--jobs`` at a time through joblib; each chunk is written as soon as it finishes, so an interrupted run
-resumes at the next missing chunk. A chunk is a ``curve`` table (``run, update, metric,
-value``: compact learning curves, one metric per condition) with its JSON: the
-configuration, the library's code fingerprint (:func:`shaprl.repro.cache.library_fingerprint`
-of the FastSVERL code and what it builds on, :data:`CODE`) and the short hash of each of its
-files (``code_files``), the device, the machine (:func:`shaprl.repro.report.machine`: CPU
-model, vector capability, torch/MKL -- floating-point results differ between CPUs), and the
-measured wall and CPU seconds.
+changed), ``--jobs`` at a time through joblib; each chunk is written as soon as it finishes,
+so an interrupted run resumes at the next missing chunk. A chunk is a ``curve`` table
+(``run, update, metric, value``: compact learning curves, one metric per condition) with its
+JSON: the configuration, the library's code fingerprint
+(:func:`shaprl.repro.cache.library_fingerprint` of the FastSVERL code and what it builds on,
+:data:`CODE`) and the short hash of each of its files (``code_files``), the device, the
+machine (:func:`shaprl.repro.report.machine`: CPU model, vector capability, torch/MKL --
+floating-point results differ between CPUs), and the measured wall and CPU seconds.
 
 Notebooks read a chunk with :func:`load` (validated; the claim's ``source`` becomes the
 committed run) and, under ``quick``, re-run a *prefix* of a sample of its runs with
