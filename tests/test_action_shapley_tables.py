@@ -226,3 +226,36 @@ def test_is_legacy_follows_the_schema_version_as_load_table_does(copied):
     # no table: refused as load_table refuses it, naming the make target
     with pytest.raises(FileNotFoundError, match="make action-shapley-tables"):
         is_legacy(VM_RIGHT_SIZING, "sac", 0)
+
+
+def test_beats_holding_needs_every_run_at_the_budget(monkeypatch):
+    from shaprl.action_shapley import sb3_reference
+
+    hold = {"vm_right_sizing": (-100.0, True), "load_balancing": (-50.0, False)}
+    monkeypatch.setattr(
+        sb3_reference,
+        "hold_initial",
+        lambda case: dict(zip(("reward", "success"), hold[case.key], strict=True)),
+    )
+    sweep = pd.DataFrame(
+        {
+            "case": ["vm_right_sizing"] * 3 + ["load_balancing"] * 2,
+            "algo": "ppo",
+            "steps": [10, 10, 20, 10, 10],
+            "system_return": [-90.0, -80.0, -500.0, -60.0, -70.0],
+            "success": [True, True, False, True, False],
+        }
+    )
+    beat = sb3_reference.beats_holding(sweep, 10).set_index("case")
+    assert beat.loc["vm_right_sizing", "system_return"] == -85.0  # the run at 20 left out
+    assert beat.loc["vm_right_sizing", "beats_hold"]  # -85 > -100, every run succeeds
+    assert not beat.loc["load_balancing", "beats_hold"]  # a run fails: no, though hold fails
+
+
+def test_table_status_names_the_table_each_algorithm_is_read_from():
+    from shaprl.action_shapley.analysis import table_status
+    from shaprl.action_shapley.case_studies import case_study
+
+    status = table_status(case_study("vm_right_sizing"), algos=("ppo",)).iloc[0]
+    assert status["table"] == "paper's goal" and status["runs per subset"] == 10
+    assert status["subsets"] == 32 and status["partial table (subsets)"] is None

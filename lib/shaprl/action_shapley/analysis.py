@@ -333,3 +333,29 @@ def world_model_comparison(
             )
         )
     return pd.DataFrame(rows), (pd.concat(vals, ignore_index=True) if vals else pd.DataFrame())
+
+
+def table_status(case: CaseStudy, algos=("sac", "ppo"), seed: int = 0) -> pd.DataFrame:
+    """Which committed table each algorithm of ``case`` is read from (the paper's goal, or a
+    legacy band-goal table shown for reference), its size and cost, and how far the tables
+    still being built have got: the partial table and the seed samples
+    (:func:`~.tables.partial_progress`, :func:`~.seed_spread.sample_progress`)."""
+    from .seed_spread import sample_progress
+    from .tables import partial_progress
+
+    rows = []
+    for a in algos:
+        meta = load_table(case, a, seed)[1]
+        rows.append(
+            {
+                "algorithm": a,
+                "table": "legacy (old band goal)" if meta["legacy"] else "paper's goal",
+                "goal": meta["goal"],
+                "runs per subset": meta.get("runs", 1),
+                "subsets": meta.get("n_subsets"),
+                "partial table (subsets)": partial_progress(case, a, seed),
+                "seed samples (subsets so far)": sample_progress(case, a),
+                "compute seconds": meta.get("compute_seconds"),
+            }
+        )
+    return pd.DataFrame(rows)

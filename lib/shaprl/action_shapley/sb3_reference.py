@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from .batched_agents import PPO_BUDGET, SAC_BUDGET, PPOBudget, SACBudget
-from .case_studies import CaseStudy
+from .case_studies import CaseStudy, case_study
 from .pid_env import PIDEnv, evaluate_on_system
 from .traces import load_traces, traces_path
 from .utility import EVAL_SEED, subset_seed, train_and_evaluate
@@ -92,6 +92,23 @@ def hold_initial(case: CaseStudy) -> dict[str, float]:
     """The do-nothing controller (zero gains): its cumulative reward on the system."""
     res = evaluate_on_system(case, lambda obs: torch.zeros(obs.shape[0], 1, 6), 1, EVAL_SEED)
     return {"reward": float(res["reward"][0]), "success": bool(res["success"][0])}
+
+
+def beats_holding(sweep: pd.DataFrame, steps: int) -> pd.DataFrame:
+    """Per case of an SB3 plateau sweep (``sb3_plateau``), its runs at ``steps`` against
+    :func:`hold_initial`: mean system return, whether every run reached the goal, the do-nothing
+    controller's reward and success, and ``beats_hold`` -- every run succeeds and either holding
+    fails or the mean return is higher."""
+    at = (
+        sweep[sweep.steps == steps]
+        .groupby(["case", "algo", "steps"])
+        .agg(system_return=("system_return", "mean"), success=("success", "all"))
+        .reset_index()
+    )
+    hold = pd.DataFrame([{"case": k, **hold_initial(case_study(k))} for k in at.case.unique()])
+    beat = at.merge(hold, on="case", suffixes=("", "_hold"))
+    beat["beats_hold"] = beat.success & (~beat.success_hold | (beat.system_return > beat.reward))
+    return beat
 
 
 #: budgets of the SB3 plateau check: 1, 2 and 4 times each algorithm's pre-issue-17 budget (the
