@@ -91,7 +91,13 @@ def staging_dir(tree: Path, name: str) -> Path:
     path = Path(tree) / STAGING / f"{name}.{os.getpid()}"
     if path.exists():
         shutil.rmtree(path)
-    path.mkdir(parents=True)
+    for attempt in range(5):  # another process may remove an empty ``.staging`` meanwhile
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileNotFoundError:
+            if attempt == 4:
+                raise
     return path
 
 
