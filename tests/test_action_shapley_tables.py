@@ -252,6 +252,38 @@ def test_beats_holding_needs_every_run_at_the_budget(monkeypatch):
     assert not beat.loc["load_balancing", "beats_hold"]  # a run fails: no, though hold fails
 
 
+def test_beats_holding_takes_each_algorithm_at_its_own_budget(monkeypatch):
+    from shaprl.action_shapley import sb3_reference
+
+    monkeypatch.setattr(
+        sb3_reference, "hold_initial", lambda case: {"reward": -100.0, "success": True}
+    )
+    sweep = pd.DataFrame(
+        {
+            "case": "vm_right_sizing",
+            "algo": ["ppo", "ppo", "sac", "sac"],
+            "steps": [12, 6, 6, 12],
+            "system_return": [-90.0, -500.0, -80.0, -700.0],
+            "success": True,
+        }
+    )
+    beat = sb3_reference.beats_holding(sweep, {"ppo": 12, "sac": 6}).set_index("algo")
+    assert beat.loc["ppo", "system_return"] == -90.0 and beat.loc["sac", "system_return"] == -80.0
+    assert beat.beats_hold.all()
+
+
+def test_sweep_done_wants_every_budget_and_run_of_its_block():
+    from shaprl.action_shapley.sb3_reference import sweep_done
+
+    rows = [("vm", "ppo", t, r) for t in (6, 12) for r in range(2)] + [("vm", "sac", 6, 0)]
+    sweep = pd.DataFrame(rows, columns=["case", "algo", "steps", "run"])
+    assert sweep_done(sweep, "vm", "ppo", (6, 12), runs=2)
+    assert not sweep_done(sweep, "vm", "ppo", (6, 12, 24), runs=2)  # a budget missing
+    assert not sweep_done(sweep, "vm", "sac", (6,), runs=2)  # a run missing
+    assert not sweep_done(sweep, "db", "ppo", (6,), runs=1)  # another case
+    assert not sweep_done(None, "vm", "ppo", (6,), runs=1)  # nothing committed
+
+
 def test_table_status_names_the_table_each_algorithm_is_read_from():
     from shaprl.action_shapley.analysis import table_status
     from shaprl.action_shapley.case_studies import case_study

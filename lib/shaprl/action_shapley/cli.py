@@ -69,13 +69,23 @@ def run_checks(which: list[str]) -> None:
                 rows.append(plateau_sweep(CASE_STUDIES[key], algo, steps))
                 save_check(pd.concat(rows), "budget_plateau")
                 print(rows[-1].to_string(), flush=True)
-    if "sb3-plateau" in which:  # issue 17: SB3 beside the batched agents (SAC not by default)
-        from .sb3_reference import SB3_PLATEAU_ALGOS, SB3_PLATEAU_STEPS, sb3_plateau_sweep
+    if "sb3-plateau" in which:  # issue 17: SB3 beside the batched agents
+        from .sb3_reference import (
+            SB3_PLATEAU_ALGOS,
+            SB3_PLATEAU_STEPS,
+            sb3_plateau_sweep,
+            sweep_done,
+        )
+        from .tables import check_path, load_check
 
+        done = load_check("sb3_plateau") if check_path("sb3_plateau").exists() else None
         rows = []
         for key in SMALL:
             for algo in SB3_PLATEAU_ALGOS:
                 steps = SB3_PLATEAU_STEPS[algo]
+                if sweep_done(done, key, algo, steps):  # keep the committed agents
+                    rows.append(done[(done.case == key) & (done.algo == algo)])
+                    continue
                 rows.append(sb3_plateau_sweep(CASE_STUDIES[key], algo, steps))
                 save_check(pd.concat(rows), "sb3_plateau")
                 print(rows[-1].to_string(), flush=True)

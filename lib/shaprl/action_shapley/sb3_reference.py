@@ -94,13 +94,15 @@ def hold_initial(case: CaseStudy) -> dict[str, float]:
     return {"reward": float(res["reward"][0]), "success": bool(res["success"][0])}
 
 
-def beats_holding(sweep: pd.DataFrame, steps: int) -> pd.DataFrame:
-    """Per case of an SB3 plateau sweep (``sb3_plateau``), its runs at ``steps`` against
+def beats_holding(sweep: pd.DataFrame, steps: int | dict[str, int]) -> pd.DataFrame:
+    """Per case and algorithm of an SB3 plateau sweep (``sb3_plateau``), its runs at ``steps``
+    (one budget, or one per algorithm: ``{"ppo": 12288, "sac": 12000}``) against
     :func:`hold_initial`: mean system return, whether every run reached the goal, the do-nothing
     controller's reward and success, and ``beats_hold`` -- every run succeeds and either holding
     fails or the mean return is higher."""
+    budget = steps if isinstance(steps, dict) else dict.fromkeys(sweep.algo.unique(), steps)
     at = (
-        sweep[sweep.steps == steps]
+        sweep[sweep.steps == sweep.algo.map(budget)]
         .groupby(["case", "algo", "steps"])
         .agg(system_return=("system_return", "mean"), success=("success", "all"))
         .reset_index()
@@ -114,10 +116,20 @@ def beats_holding(sweep: pd.DataFrame, steps: int) -> pd.DataFrame:
 #: budgets of the SB3 plateau check: 1, 2 and 4 times each algorithm's pre-issue-17 budget (the
 #: batched sweep's, ``cli.run_checks(["plateau"])``)
 SB3_PLATEAU_STEPS = {"ppo": (6144, 12288, 24576), "sac": (6000, 12000, 24000)}
-#: algorithms the committed ``sb3_plateau`` check computes. PPO only: SB3 SAC costs ~21 s per
-#: agent at 12,000 steps on one core (~40 CPU-min for 3 cases x 3 budgets x 5 runs); add
-#: ``"sac"`` here (or call :func:`sb3_plateau_sweep`) to compute it
-SB3_PLATEAU_ALGOS = ("ppo",)
+#: algorithms the committed ``sb3_plateau`` check computes (SB3 SAC costs ~21 s per agent at
+#: 12,000 steps on one core, ~40 CPU-min for 3 cases x 3 budgets x 5 runs)
+SB3_PLATEAU_ALGOS = ("ppo", "sac")
+
+
+def sweep_done(sweep: pd.DataFrame | None, case: str, algo: str, steps, runs: int = 5) -> bool:
+    """Whether a committed plateau sweep already holds every (budget, run) of ``case`` and
+    ``algo`` -- so ``cli checks --which sb3-plateau`` adds an algorithm without re-training the
+    agents it has (a sweep's rows do not depend on the other blocks)."""
+    if sweep is None:
+        return False
+    block = sweep[(sweep.case == case) & (sweep.algo == algo)]
+    have = set(zip(block.steps.astype(int), block.run.astype(int), strict=True))
+    return have >= {(int(t), r) for t in steps for r in range(runs)}
 
 
 def sb3_plateau_sweep(case: CaseStudy, algo: str, steps, runs: int = 5) -> pd.DataFrame:
