@@ -91,13 +91,11 @@ def staging_dir(tree: Path, name: str) -> Path:
     path = Path(tree) / STAGING / f"{name}.{os.getpid()}"
     if path.exists():
         shutil.rmtree(path)
-    for attempt in range(5):  # another process may remove an empty ``.staging`` meanwhile
-        try:
+    for _ in range(4):  # another process may remove an empty ``.staging`` meanwhile
+        with contextlib.suppress(FileNotFoundError):
             path.mkdir(parents=True)
             return path
-        except FileNotFoundError:
-            if attempt == 4:
-                raise
+    path.mkdir(parents=True)  # the fifth try raises what it meets
     return path
 
 
