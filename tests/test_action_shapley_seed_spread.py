@@ -81,3 +81,34 @@ def test_sample_progress_reads_each_seeds_json(tmp_path, monkeypatch):
     meta = seed_spread.sample_path(case, "sac", 2).with_suffix(".json")
     meta.write_text(json.dumps({"n_subsets": 1024}))
     assert seed_spread.sample_progress(case, "sac") == "1: -, 2: 1,024, 3: -, 4: -"
+
+
+def test_seed_congruence_compares_across_algorithms_with_within_algorithm_seed_agreement():
+    import pandas as pd
+
+    points = ["a", "b", "c", "d"]
+    base = np.array([4.0, 3.0, 2.0, 1.0])
+    jitter = {1: [0, 0, 0, 0], 2: [0, 0, 1.5, 0], 3: [0, 0, 0, 0]}  # seed 2 swaps b and c
+
+    def frames(sign: float):
+        exact = pd.concat(
+            [pd.DataFrame({"algorithm": a, "seed": 0, "point": points, "value": base})
+             for a in ("sac", "ppo")]
+        )  # fmt: skip
+        spread = pd.concat(
+            [pd.DataFrame({"algorithm": a, "seed": s, "point": points,
+                           "estimate": (base if a == "sac" else sign * base) + jitter[s]})
+             for a in ("sac", "ppo") for s in (1, 2, 3)]
+        )  # fmt: skip
+        return exact, spread
+
+    same = seed_spread.seed_congruence(*frames(1.0))
+    assert same["seeds_sac"] == same["seeds_ppo"] == 4
+    assert same["within_sac"] == pytest.approx(same["within_ppo"])
+    assert same["cross"] >= min(same["within_sac"], same["within_ppo"])
+    assert same["verdict"] == "congruent"
+    flipped = seed_spread.seed_congruence(*frames(-1.0))  # PPO's seeds 1-3 rank in reverse
+    assert flipped["cross"] < flipped["within_sac"] and flipped["verdict"] == "not congruent"
+    exact, spread = frames(1.0)
+    alone = seed_spread.seed_congruence(exact, spread[spread.algorithm == "ppo"].iloc[:0])
+    assert alone["seeds_sac"] == 1 and alone["verdict"] == "undetermined"

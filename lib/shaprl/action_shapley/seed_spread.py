@@ -49,6 +49,7 @@ __all__ = [
     "sample_path",
     "sample_progress",
     "seed_estimate",
+    "seed_congruence",
     "seed_intervals",
     "seed_spread",
 ]
@@ -194,9 +195,8 @@ def seed_intervals(exact: pd.DataFrame, spread: pd.DataFrame, level: float = 0.9
     """
     from scipy import stats
 
-    base = exact[exact["seed"] == 0][["algorithm", "point", "value"]]
-    others = spread.rename(columns={"estimate": "value"})[["algorithm", "seed", "point", "value"]]
-    allv = pd.concat([base.assign(seed=0), others], ignore_index=True)
+    base = exact[exact["seed"] == 0]
+    allv = _long_values(exact, spread)
     rows = []
     for (algo, point), g in allv.groupby(["algorithm", "point"], sort=False):
         v = g["value"].to_numpy(float)
@@ -219,3 +219,62 @@ def seed_intervals(exact: pd.DataFrame, spread: pd.DataFrame, level: float = 0.9
             }
         )  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def seed_values(exact: pd.DataFrame, spread: pd.DataFrame) -> pd.DataFrame:
+    """One column per (algorithm, seed), one row per point: seed 0's exact value and the other
+    seeds' estimates (``exact``: :func:`.analysis.values_frame` rows; ``spread``:
+    :func:`seed_spread`)."""
+    long = _long_values(exact, spread)
+    return long.pivot_table(
+        index="point", columns=["algorithm", "seed"], values="value", sort=False
+    )
+
+
+def _long_values(exact: pd.DataFrame, spread: pd.DataFrame) -> pd.DataFrame:
+    """(algorithm, seed, point, value) rows: seed 0's exact values, then the estimates."""
+    cols = ["algorithm", "seed", "point", "value"]
+    base = exact[exact["seed"] == 0].assign(seed=0)[cols]
+    others = spread.rename(columns={"estimate": "value"})
+    return pd.concat([base, others[cols] if len(others) else None], ignore_index=True)
+
+
+def seed_congruence(exact: pd.DataFrame, spread: pd.DataFrame) -> dict[str, float | str | int]:
+    """SAC-vs-PPO agreement judged against each algorithm's agreement with itself across seeds.
+
+    Kubernetes has one run per subset and seed, so the seeds play the part the runs' split
+    halves play for the small case studies (:func:`.uncertainty.congruence_vs_split_half`).
+    Every quantity is a Spearman correlation of two *single-seed* value vectors over the
+    points: ``within_<algo>`` is the mean over pairs of distinct seeds of one algorithm,
+    ``cross`` the mean over every (SAC seed, PPO seed) pair. Seed 0 is exact and the others
+    are estimated, so both sides mix the same kinds of vectors (Monte Carlo error included).
+    Verdict ``congruent`` when ``cross`` reaches the smaller ``within`` (the two algorithms
+    agree as well as one agrees with itself), ``not congruent`` below it, ``undetermined``
+    when an algorithm has fewer than two seeds or a correlation is undefined.
+    """
+    from itertools import combinations, product
+
+    from .estimators.compare import spearman
+
+    wide = seed_values(exact, spread)
+    cols = {a: [c for c in wide.columns if c[0] == a] for a in ("sac", "ppo")}
+
+    def mean_rho(pairs) -> float:
+        rhos = [spearman(wide[x].to_numpy(), wide[y].to_numpy()) for x, y in pairs]
+        return float(np.mean(rhos)) if rhos else float("nan")
+
+    within = {a: mean_rho(combinations(c, 2)) for a, c in cols.items()}
+    cross = mean_rho(product(cols["sac"], cols["ppo"]))
+    ref = min(within.values())
+    if np.isnan(cross) or np.isnan(ref):
+        verdict = "undetermined"
+    else:
+        verdict = "congruent" if cross >= ref else "not congruent"
+    return {
+        "cross": cross,
+        "within_sac": within["sac"],
+        "within_ppo": within["ppo"],
+        "seeds_sac": len(cols["sac"]),
+        "seeds_ppo": len(cols["ppo"]),
+        "verdict": verdict,
+    }
