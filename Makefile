@@ -97,8 +97,8 @@ action-shapley-tables: setup  ## small cases: 10 runs per subset, both world mod
 	$(BIN)/python -m shaprl.action_shapley.cli tables
 	$(BIN)/python -m shaprl.action_shapley.cli tables --world-model per-subset
 
-action-shapley-kubernetes: setup  ## Kubernetes, paper goal, 32,768 subsets x 1 run: resumable across sessions (partial table committed per chunk)
-	$(BIN)/python -m shaprl.action_shapley.cli tables --cases kubernetes --seeds 0 --algos ppo sac
+action-shapley-kubernetes: setup  ## Kubernetes, paper goal, 32,768 subsets x 1 run: resumable across sessions (partial table committed per chunk); JOBS=2 values two chunks at once
+	$(BIN)/python -m shaprl.action_shapley.cli tables --cases kubernetes --seeds 0 --algos ppo sac --jobs $(or $(JOBS),1)
 
 action-shapley-kubernetes-seeds: setup  ## Kubernetes seeds 1-4: corrected Algorithm 2, ~3,430 agents each, resumable
 	$(BIN)/python -m shaprl.action_shapley.cli kubernetes-seeds

@@ -58,8 +58,47 @@ def test_a_finished_table_of_this_configuration_is_not_rebuilt(tmp_tables, monke
     def no_training(*args, **kwargs):
         raise AssertionError("trained again")
 
-    monkeypatch.setattr(tables, "grow_table", no_training)
+    monkeypatch.setattr(tables, "value_chunk", no_training)
     again = tables.build_chunked_table(case, "ppo", 0, chunk=16, runs=1)
     pd.testing.assert_frame_equal(again, full, check_dtype=False)
     with pytest.raises(AssertionError, match="trained again"):  # another configuration: rebuilt
         tables.build_chunked_table(case, "ppo", 0, chunk=16, runs=2)
+
+
+def test_chunks_in_parallel_give_the_table_of_one_process(tmp_tables, tmp_path, monkeypatch):
+    from joblib import parallel_config
+
+    case = case_study("vm_right_sizing")
+    with parallel_config(backend="threading", n_jobs=2):  # chunks finish in any order
+        two = tables.build_chunked_table(case, "ppo", 0, chunk=8, runs=1, max_chunks=3)
+    assert two is None
+    part = tables.partial_path(case, "ppo", 0)
+    grown, meta = read_table(part, tables.UTILITY, "")
+    assert grown["mask"].tolist() == list(range(24)) and meta["wall_seconds"] > 0
+    full = tables.build_chunked_table(case, "ppo", 0, chunk=8, runs=1, n_jobs=2)
+    assert full is not None and not part.exists()
+    monkeypatch.setattr(tables, "tables_dir", lambda root=None: tmp_path / "one")
+    one = tables.build_chunked_table(case, "ppo", 0, chunk=32, runs=1)
+    pd.testing.assert_frame_equal(full[one.columns], one, check_dtype=False)
+
+
+def test_a_partial_file_that_covers_every_subset_is_finished_without_training(
+    tmp_tables, monkeypatch
+):
+    case = case_study("vm_right_sizing")
+    tables.build_chunked_table(case, "ppo", 0, chunk=8, runs=1, max_chunks=1)
+    part = tables.partial_path(case, "ppo", 0)
+    frame, _ = read_table(part, tables.UTILITY, "")
+    rest = tables.value_chunk(case, "ppo", 0, list(range(8, 32)), 1, 5)
+    # e.g. partial files of two processes merged by hand
+    tables.add_chunk(frame, rest, case, "ppo", 0, 5, part, 1.0)
+    assert part.exists() and not tables.table_path(case, "ppo", 0).exists()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(tables, "value_chunk", no_training)
+    full = tables.build_chunked_table(case, "ppo", 0, chunk=8, runs=1)
+    assert full is not None and len(full) == 32 and not part.exists()
+    _, meta = read_table(tables.table_path(case, "ppo", 0), tables.UTILITY, "")
+    assert meta["complete"] is True

@@ -26,6 +26,21 @@ def test_world_models_stack_the_requested_kind():
         world_models(traces, masks, "neural")
 
 
+@pytest.mark.parametrize("kind", ["fixed-basis", "per-subset"])
+def test_a_fit_does_not_depend_on_the_machines_blas_threads(kind):
+    from threadpoolctl import threadpool_limits
+
+    case = case_study("vm_right_sizing")
+    traces = load_traces(traces_path(case), case)
+    masks = np.arange(1 << case.n) if kind == "fixed-basis" else np.array([7, 31])
+    fits = []
+    for threads in (1, 4):  # e.g. a one-core laptop and a four-core workstation
+        with threadpool_limits(limits=threads, user_api="blas"):
+            fits.append(world_models(traces, masks, kind, seed=0))
+    for field in ("shift", "mix", "centres", "weights"):
+        np.testing.assert_array_equal(getattr(fits[0], field), getattr(fits[1], field))
+
+
 def _fake_table(case, utilities, world_model, tmp_path):
     n_all = 1 << case.n
     ret = np.nan_to_num(np.asarray(utilities, float))[:, None].repeat(2, 1)

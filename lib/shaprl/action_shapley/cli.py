@@ -10,8 +10,8 @@
 per-run values; each run is cached as soon as its batch finishes, so an interrupted run
 resumes from the cache. For Kubernetes (``--cases kubernetes``: 32,768 subsets, one run
 each) it values ``--chunk`` subsets at a time and rewrites a committed partial table after
-every chunk (:func:`~.tables.build_chunked_table`), so a run that stops -- or a session
-that ends -- resumes from what was committed. ``kubernetes-sample`` computes the documented
+every chunk (:func:`~.tables.build_chunked_table`; ``--jobs`` chunks at once, joblib
+workers), so a run that stops -- or a session that ends -- resumes from what was committed. ``kubernetes-sample`` computes the documented
 stratified sample of Kubernetes subsets (:func:`~.utility.stratified_pairs`) chunk by chunk
 and rewrites its table after every chunk, so whatever is complete can be committed.
 
@@ -132,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--chunk", type=int, default=1024, help="subsets per batch (large cases)")
     t.add_argument("--max-chunks", type=int, default=None, help="stop after this many chunks")
     t.add_argument(
+        "--jobs", type=int, default=1, help="chunks valued at once (large cases; joblib workers)"
+    )
+    t.add_argument(
         "--world-model",
         default="fixed-basis",
         choices=["fixed-basis", "per-subset"],
@@ -197,8 +200,9 @@ def _run(args: argparse.Namespace) -> int:
                 if 1 << case.n > args.chunk:  # Kubernetes: chunked, resumable across sessions
                     for seed in args.seeds:
                         frame = build_chunked_table(
-                            case, algo, seed, args.chunk, args.runs or 1, EPISODES, args.max_chunks
-                        )
+                            case, algo, seed, args.chunk, args.runs or 1, EPISODES,
+                            args.max_chunks, n_jobs=args.jobs,
+                        )  # fmt: skip
                         state = "complete" if frame is not None else "partial (run again)"
                         print(f"{case.key} {algo} seed {seed}: {state}", flush=True)
                     continue

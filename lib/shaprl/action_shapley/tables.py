@@ -263,6 +263,7 @@ def build_chunked_table(
     runs: int = 1,
     episodes: int | None = None,
     max_chunks: int | None = None,
+    n_jobs: int | None = None,
 ) -> pd.DataFrame | None:
     """A large case's schema-2 table (Kubernetes: 32,768 subsets), resumable across sessions.
 
@@ -277,7 +278,16 @@ def build_chunked_table(
     finished frame returned; ``None`` while subsets remain (``max_chunks`` stops early). A
     finished table of the same configuration is returned as it is (a rerun of the make target
     trains nothing for it).
+
+    Chunks are joblib jobs (:func:`value_chunk`; ``n_jobs`` of them at once, default: the
+    active ``joblib.parallel_config``, so a cluster user switches the backend) and are added to
+    the table in the order they finish. A subset's utility does not depend on which chunk it is
+    trained in (every agent has its own seeded draws), so the table does not depend on
+    ``n_jobs`` or ``chunk``; a stop loses at most the chunks in flight. The JSON's
+    ``wall_seconds`` adds up the resumed runs' wall time (``compute_seconds`` the agents').
     """
+    from joblib import Parallel, delayed
+
     from .utility import EPISODES
 
     episodes = episodes or EPISODES
@@ -289,13 +299,16 @@ def build_chunked_table(
         return done
     have = set() if frame is None else set(frame["mask"].tolist())
     todo = [m for m in range(1 << case.n) if m not in have]
+    pieces = [todo[start : start + chunk] for start in range(0, len(todo), chunk)][:max_chunks]
+    before = 0.0 if frame is None else float(frame.attrs.get("wall_seconds", 0.0))
+    if frame is not None and not todo:  # a partial file that covers every subset: finish it
+        _write_grown(frame, case, algo, seed, episodes, before, final, part)
+        return frame
     t0 = time.perf_counter()
-    for i, start in enumerate(range(0, len(todo), chunk)):
-        if max_chunks is not None and i >= max_chunks:
-            break
-        masks = todo[start : start + chunk]
-        seconds = time.perf_counter() - t0
-        frame = grow_table(frame, case, algo, seed, masks, runs, episodes, part, seconds, final)
+    jobs = (delayed(value_chunk)(case, algo, seed, masks, runs, episodes) for masks in pieces)
+    for piece in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs):
+        wall = before + time.perf_counter() - t0
+        frame = add_chunk(frame, piece, case, algo, seed, episodes, part, wall, final)
         if len(frame) == 1 << case.n:
             return frame
     return None
@@ -349,6 +362,7 @@ def _resume(
             flush=True,
         )
     frame.attrs["compute_seconds"] = float(meta.get("compute_seconds", 0.0))
+    frame.attrs["wall_seconds"] = float(meta.get("wall_seconds", 0.0))
     return frame
 
 
@@ -373,12 +387,40 @@ def grow_table(
     when ``final`` is given and every subset is valued, to ``final``, and ``path`` with its
     JSON is removed under the same hold of the data lock. Prints the progress.
     """
+    t0 = time.perf_counter()
+    piece = value_chunk(case, algo, seed, masks, runs, episodes)
+    wall = seconds + time.perf_counter() - t0
+    return add_chunk(so_far, piece, case, algo, seed, episodes, path, wall, final)
+
+
+def value_chunk(
+    case: CaseStudy, algo: str, seed: int, masks: list[int], runs: int, episodes: int
+) -> pd.DataFrame:
+    """The table rows of ``masks``: :func:`~.utility.multi_run_outcomes` (``runs`` runs,
+    ``episodes`` evaluation episodes, not cached: the table is the record), with the agents'
+    ``compute_seconds`` in ``attrs``. One chunk of :func:`build_chunked_table` (a joblib job)."""
     from .utility import multi_run_outcomes
 
-    t0 = time.perf_counter()
     out = multi_run_outcomes(case, algo, masks, runs, seed, episodes, use_cache=False)
-    frame = append_rows(so_far, runs_frame(case, out))
-    wall = seconds + time.perf_counter() - t0
+    return runs_frame(case, out)
+
+
+def add_chunk(
+    so_far: pd.DataFrame | None,
+    piece: pd.DataFrame,
+    case: CaseStudy,
+    algo: str,
+    seed: int,
+    episodes: int,
+    path: Path,
+    wall: float,
+    final: Path | None = None,
+) -> pd.DataFrame:
+    """``so_far`` grown by the valued chunk ``piece`` (:func:`append_rows`), written with
+    ``wall`` seconds as its wall time (see :func:`grow_table`: to ``final`` when complete);
+    prints the progress and returns the table."""
+    frame = append_rows(so_far, piece)
+    frame.attrs["wall_seconds"] = wall
     complete = len(frame) == 1 << case.n
     target = final if complete and final is not None else path
     _write_grown(frame, case, algo, seed, episodes, wall, target, path)
