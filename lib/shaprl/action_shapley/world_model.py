@@ -23,13 +23,14 @@ Both are returned as :class:`RBFParams` (``m``, ``M``, centres, ``gamma``, weigh
 batched torch evaluator serves both; per-subset centres are padded with far-away centres
 whose weights are zero.
 
-**The same fit on every machine.** OpenBLAS (numpy's, scikit-learn's) starts one thread per
-core, and its products and solves differ in the last bits with the thread count; training
-amplifies those bits into different agents (measured: 3 of 8 VM subsets change their return
-between one and two threads). Every fit therefore runs on :data:`BLAS_THREADS` threads, the
-count the committed tables were made with (two-core machines), so a table does not depend on
-the machine's core count; the CPU's kernel family (``cpu_capability`` in a table's JSON) still
-can.
+**The same fit on every machine.** OpenBLAS (numpy's and scipy's) and OpenMP (scikit-learn's
+k-means) start one thread per core, and their products, solves and reductions differ in the
+last bits with the thread count; training amplifies those bits into different agents
+(measured: 3 of 8 VM subsets change their return between one and two threads; the per-subset
+fits of VM and database differ too). Every fit therefore runs on :data:`FIT_THREADS` threads,
+the count the committed tables were made with (two-core machines), so a table does not depend
+on the machine's core count; the CPU's kernel family (``cpu_capability`` in a table's JSON)
+still can.
 """
 
 from __future__ import annotations
@@ -54,17 +55,18 @@ SIGMA = 0.25
 RIDGE = 0.1
 REF_CENTRES = 16
 FAR = 1e3  #: coordinate of padding centres (their features are exactly 0)
-BLAS_THREADS = 2  #: OpenBLAS threads of every fit (see the module docstring)
+FIT_THREADS = 2  #: OpenBLAS and OpenMP threads of every fit (see the module docstring)
 
 _F = TypeVar("_F", bound=Callable)
 
 
-def pinned_blas(fn: _F) -> _F:
-    """Run ``fn`` with OpenBLAS on :data:`BLAS_THREADS` threads, whatever the machine."""
+def pinned_threads(fn: _F) -> _F:
+    """Run ``fn`` with OpenBLAS and OpenMP on :data:`FIT_THREADS` threads, whatever the
+    machine (the previous counts are restored afterwards: torch keeps its own)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+        with threadpool_limits(limits=FIT_THREADS):
             return fn(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -147,7 +149,7 @@ def features(x: np.ndarray, centres: np.ndarray, gamma: float) -> np.ndarray:
 class SufficientStatistics:
     """Per-trace ``Phi^T Phi`` and ``Phi^T Y`` of the fixed basis; subset models by summing."""
 
-    @pinned_blas
+    @pinned_threads
     def __init__(self, traces: Traces) -> None:
         self.centres, self.gamma = fixed_basis()
         xs, ys = transitions(traces)
@@ -161,7 +163,7 @@ class SufficientStatistics:
         self.penalty = np.diag([0.0] * 4 + [RIDGE] * self.centres.shape[0])
         self.n = len(xs)
 
-    @pinned_blas
+    @pinned_threads
     def fit(self, masks: np.ndarray) -> RBFParams:
         """Models of the subsets ``masks`` (bitmasks); the empty subset is marked invalid."""
         masks = np.asarray(masks, dtype=np.int64).reshape(-1)
@@ -184,7 +186,7 @@ class SufficientStatistics:
         )
 
 
-@pinned_blas
+@pinned_threads
 def fit_per_subset(traces: Traces, mask: int, seed: int = 0) -> RBFParams:
     """The paper's procedure: PCA and RBF centres (k-means) fitted on the subset's data alone."""
     xs, ys = transitions(traces)
