@@ -272,16 +272,17 @@ def test_beats_holding_takes_each_algorithm_at_its_own_budget(monkeypatch):
     assert beat.beats_hold.all()
 
 
-def test_sweep_done_wants_every_budget_and_run_of_its_block():
-    from shaprl.action_shapley.sb3_reference import sweep_done
+def test_a_committed_block_needs_every_budget_and_run():
+    from shaprl.action_shapley.sb3_reference import committed_block
 
     rows = [("vm", "ppo", t, r) for t in (6, 12) for r in range(2)] + [("vm", "sac", 6, 0)]
     sweep = pd.DataFrame(rows, columns=["case", "algo", "steps", "run"])
-    assert sweep_done(sweep, "vm", "ppo", (6, 12), runs=2)
-    assert not sweep_done(sweep, "vm", "ppo", (6, 12, 24), runs=2)  # a budget missing
-    assert not sweep_done(sweep, "vm", "sac", (6,), runs=2)  # a run missing
-    assert not sweep_done(sweep, "db", "ppo", (6,), runs=1)  # another case
-    assert not sweep_done(None, "vm", "ppo", (6,), runs=1)  # nothing committed
+    kept = committed_block(sweep, "vm", "ppo", (6, 12), runs=2)
+    assert kept is not None and len(kept) == 4 and set(kept.algo) == {"ppo"}
+    assert committed_block(sweep, "vm", "ppo", (6, 12, 24), runs=2) is None  # a budget missing
+    assert committed_block(sweep, "vm", "sac", (6,), runs=2) is None  # a run missing
+    assert committed_block(sweep, "db", "ppo", (6,), runs=1) is None  # another case
+    assert committed_block(None, "vm", "ppo", (6,), runs=1) is None  # nothing committed
 
 
 def test_table_status_names_the_table_each_algorithm_is_read_from():

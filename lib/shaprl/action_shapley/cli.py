@@ -73,8 +73,8 @@ def run_checks(which: list[str]) -> None:
         from .sb3_reference import (
             SB3_PLATEAU_ALGOS,
             SB3_PLATEAU_STEPS,
+            committed_block,
             sb3_plateau_sweep,
-            sweep_done,
         )
         from .tables import check_path, load_check
 
@@ -83,8 +83,8 @@ def run_checks(which: list[str]) -> None:
         for key in SMALL:
             for algo in SB3_PLATEAU_ALGOS:
                 steps = SB3_PLATEAU_STEPS[algo]
-                if sweep_done(done, key, algo, steps):  # keep the committed agents
-                    rows.append(done[(done.case == key) & (done.algo == algo)])
+                if (kept := committed_block(done, key, algo, steps)) is not None:
+                    rows.append(kept)  # the committed agents, not trained again
                     continue
                 rows.append(sb3_plateau_sweep(CASE_STUDIES[key], algo, steps))
                 save_check(pd.concat(rows), "sb3_plateau")

@@ -121,15 +121,17 @@ SB3_PLATEAU_STEPS = {"ppo": (6144, 12288, 24576), "sac": (6000, 12000, 24000)}
 SB3_PLATEAU_ALGOS = ("ppo", "sac")
 
 
-def sweep_done(sweep: pd.DataFrame | None, case: str, algo: str, steps, runs: int = 5) -> bool:
-    """Whether a committed plateau sweep already holds every (budget, run) of ``case`` and
-    ``algo`` -- so ``cli checks --which sb3-plateau`` adds an algorithm without re-training the
-    agents it has (a sweep's rows do not depend on the other blocks)."""
+def committed_block(
+    sweep: pd.DataFrame | None, case: str, algo: str, steps, runs: int = 5
+) -> pd.DataFrame | None:
+    """The rows of ``case`` and ``algo`` in a committed plateau sweep when they hold every
+    (budget, run), else None -- so ``cli checks --which sb3-plateau`` keeps them and adds an
+    algorithm without re-training the agents it has (a block does not depend on the others)."""
     if sweep is None:
-        return False
+        return None
     block = sweep[(sweep.case == case) & (sweep.algo == algo)]
     have = set(zip(block.steps.astype(int), block.run.astype(int), strict=True))
-    return have >= {(int(t), r) for t in steps for r in range(runs)}
+    return block if have >= {(int(t), r) for t in steps for r in range(runs)} else None
 
 
 def sb3_plateau_sweep(case: CaseStudy, algo: str, steps, runs: int = 5) -> pd.DataFrame:
