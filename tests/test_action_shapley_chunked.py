@@ -102,3 +102,15 @@ def test_a_partial_file_that_covers_every_subset_is_finished_without_training(
     assert full is not None and len(full) == 32 and not part.exists()
     _, meta = read_table(tables.table_path(case, "ppo", 0), tables.UTILITY, "")
     assert meta["complete"] is True
+
+
+def test_a_table_grown_across_code_changes_records_each_codes_share(tmp_tables, monkeypatch):
+    case = case_study("vm_right_sizing")
+    tables.build_chunked_table(case, "ppo", 0, chunk=8, runs=1, max_chunks=1)
+    _, meta = read_table(tables.partial_path(case, "ppo", 0), tables.UTILITY, "")
+    first = meta["code_fingerprint"]
+    assert meta["code_history"] == {first: 8}
+    monkeypatch.setattr(tables, "library_fingerprint", lambda code: "edited")
+    tables.build_chunked_table(case, "ppo", 0, chunk=8, runs=1)
+    _, meta = read_table(tables.table_path(case, "ppo", 0), tables.UTILITY, "")
+    assert meta["code_fingerprint"] == "edited" and meta["code_history"] == {first: 8, "edited": 24}

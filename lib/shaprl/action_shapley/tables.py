@@ -363,6 +363,10 @@ def _resume(
         )
     frame.attrs["compute_seconds"] = float(meta.get("compute_seconds", 0.0))
     frame.attrs["wall_seconds"] = float(meta.get("wall_seconds", 0.0))
+    # a partial file from before the history was kept: all of it by its recorded code
+    frame.attrs["code_history"] = dict(
+        meta.get("code_history") or {meta.get("code_fingerprint"): int(meta["n_subsets"])}
+    )
     return frame
 
 
@@ -418,9 +422,17 @@ def add_chunk(
 ) -> pd.DataFrame:
     """``so_far`` grown by the valued chunk ``piece`` (:func:`append_rows`), written with
     ``wall`` seconds as its wall time (see :func:`grow_table`: to ``final`` when complete);
-    prints the progress and returns the table."""
+    prints the progress and returns the table.
+
+    ``attrs["code_history"]`` (written as the JSON's ``code_history``) counts the subsets
+    valued by each utility-code fingerprint, so a table grown across code changes says so.
+    """
+    history = dict(so_far.attrs.get("code_history", {})) if so_far is not None else {}
+    code = library_fingerprint(UTILITY_CODE)
+    history[code] = history.get(code, 0) + len(piece)
     frame = append_rows(so_far, piece)
     frame.attrs["wall_seconds"] = wall
+    frame.attrs["code_history"] = history
     complete = len(frame) == 1 << case.n
     target = final if complete and final is not None else path
     _write_grown(frame, case, algo, seed, episodes, wall, target, path)
@@ -541,8 +553,10 @@ def table_meta(
         "wall_seconds": round(seconds, 1),
         "compute_seconds": round(float(frame.attrs.get("compute_seconds", seconds)), 1),
     }
+    history = frame.attrs.get("code_history")  # a table grown chunk by chunk (add_chunk)
     return {
         **{k: fields[k] for k in META_ORDER},
+        **({"code_history": dict(history)} if history else {}),
         **machine(),
         "regenerate": f"make {regenerate_target(case)}",
     }
