@@ -9,11 +9,12 @@
 :data:`~.utility.EPISODES` evaluation episodes each) and writes schema-2 tables with the
 per-run values; each run is cached as soon as its batch finishes, so an interrupted run
 resumes from the cache. For Kubernetes (``--cases kubernetes``: 32,768 subsets, one run
-each) it values ``--chunk`` subsets at a time and rewrites a committed partial table after
-every chunk (:func:`~.tables.build_chunked_table`; ``--jobs`` chunks at once, joblib
-workers), so a run that stops -- or a session that ends -- resumes from what was committed. ``kubernetes-sample`` computes the documented
-stratified sample of Kubernetes subsets (:func:`~.utility.stratified_pairs`) chunk by chunk
-and rewrites its table after every chunk, so whatever is complete can be committed.
+each) it values ``--chunk`` subsets at a time (``--jobs`` chunks at once, as joblib workers)
+and rewrites a committed partial table after every chunk
+(:func:`~.tables.build_chunked_table`), so a run that stops -- or a session that ends --
+resumes from what was committed. ``kubernetes-sample`` computes the documented stratified
+sample of Kubernetes subsets (:func:`~.utility.stratified_pairs`) chunk by chunk and
+rewrites its table after every chunk, so whatever is complete can be committed.
 
 Every command holds the repository-wide data lock only while it writes a file
 (:func:`~.tables.save_table` and :func:`~.tables.save_check` take it themselves, ``traces``
