@@ -28,15 +28,18 @@ rest -- a run or session that stops midway loses at most one batch.
 from __future__ import annotations
 
 import time
+from itertools import combinations, product
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .case_studies import CaseStudy
+from .estimators.compare import spearman
 from .estimators.result import ActionShapleyResult
 from .estimators.stratified import algorithm2, hybrid
 from .game import TableGame, ValuationGame
+from .uncertainty import congruence_verdict
 
 SAMPLES_PER_SIZE = 12  #: 15 points x 15 sizes x 12 draws x 2 sides: ~3,430 distinct subsets
 EXTRA_SEEDS = (1, 2, 3, 4)
@@ -252,10 +255,6 @@ def seed_congruence(exact: pd.DataFrame, spread: pd.DataFrame) -> dict[str, floa
     agree as well as one agrees with itself), ``not congruent`` below it, ``undetermined``
     when an algorithm has fewer than two seeds or a correlation is undefined.
     """
-    from itertools import combinations, product
-
-    from .estimators.compare import spearman
-
     wide = seed_values(exact, spread)
     cols = {a: [c for c in wide.columns if c[0] == a] for a in ("sac", "ppo")}
 
@@ -265,11 +264,7 @@ def seed_congruence(exact: pd.DataFrame, spread: pd.DataFrame) -> dict[str, floa
 
     within = {a: mean_rho(combinations(c, 2)) for a, c in cols.items()}
     cross = mean_rho(product(cols["sac"], cols["ppo"]))
-    ref = min(within.values())
-    if np.isnan(cross) or np.isnan(ref):
-        verdict = "undetermined"
-    else:
-        verdict = "congruent" if cross >= ref else "not congruent"
+    verdict = congruence_verdict(cross, min(within.values()))
     return {
         "cross": cross,
         "within_sac": within["sac"],

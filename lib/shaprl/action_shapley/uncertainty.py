@@ -151,11 +151,16 @@ def congruence_vs_split_half(
     """
     rho = spearman(sac, ppo)
     ref = min(half["sac"]["split_half_spearman"], half["ppo"]["split_half_spearman"])
-    if np.isnan(rho) or np.isnan(ref):
-        verdict = "undetermined"
-    else:
-        verdict = "congruent" if rho >= ref else "not congruent"
+    verdict = congruence_verdict(rho, ref)
     return {"sac_vs_ppo_spearman": rho, "within_algorithm_split_half": ref, "verdict": verdict}
+
+
+def congruence_verdict(cross: float, within: float) -> str:
+    """``congruent`` when the cross-algorithm agreement reaches the within-algorithm one,
+    ``not congruent`` below it, ``undetermined`` when either is NaN."""
+    if np.isnan(cross) or np.isnan(within):
+        return "undetermined"
+    return "congruent" if cross >= within else "not congruent"
 
 
 def table_uncertainty(case, algo: str, seed: int = 0, n_boot: int = N_BOOT) -> dict:
