@@ -2,6 +2,9 @@
 
 import os
 
+import shaprl  # noqa: F401 -- first: it sets the kernel baseline before numpy loads
+
+# isort: split
 import matplotlib
 from hypothesis import settings
 

@@ -16,7 +16,11 @@ shapley, mdp, simulators, batched, plots, repro -- the foundations: coalitional 
                    the reproduction pipeline.
 """
 
+from . import kernel_baseline
 from ._version import __version__
+
+# before numpy, scipy or torch load, where shaprl is imported first (see kernel_baseline)
+kernel_baseline.apply()
 
 __all__ = ["__version__", "explain_agent"]
 

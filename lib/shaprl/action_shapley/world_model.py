@@ -35,10 +35,7 @@ still can.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -57,19 +54,9 @@ REF_CENTRES = 16
 FAR = 1e3  #: coordinate of padding centres (their features are exactly 0)
 FIT_THREADS = 2  #: OpenBLAS and OpenMP threads of every fit (see the module docstring)
 
-_F = TypeVar("_F", bound=Callable)
-
-
-def pinned_threads(fn: _F) -> _F:
-    """Run ``fn`` with OpenBLAS and OpenMP on :data:`FIT_THREADS` threads, whatever the
-    machine (the previous counts are restored afterwards: torch keeps its own)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with threadpool_limits(limits=FIT_THREADS):
-            return fn(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
+#: decorator: the wrapped fit runs with OpenBLAS and OpenMP on :data:`FIT_THREADS` threads,
+#: whatever the machine; the previous counts come back afterwards (torch keeps its own)
+pinned_threads = threadpool_limits.wrap(limits=FIT_THREADS)
 
 
 @dataclass

@@ -42,6 +42,26 @@ SIGNIFICANT_DIGITS = 10
 ZERO_TOLERANCE = 1e-12
 
 
+#: OpenBLAS core types whose kernels use AVX-512
+_OPENBLAS_AVX512 = {"skylakex", "cooperlake", "sapphirerapids"}
+
+
+def kernel_capability() -> str:
+    """The widest vector family of the kernels this process runs: ``AVX512`` when numpy's
+    dispatch, OpenBLAS or ATen (torch) uses AVX-512, else ATen's capability (``AVX2`` on the
+    baseline of :mod:`shaprl.kernel_baseline`). torch's own report alone would call a process
+    that runs torch at AVX2 but numpy at AVX-512 an AVX2 one."""
+    import torch
+    from numpy.core._multiarray_umath import __cpu_features__
+    from threadpoolctl import threadpool_info
+
+    aten = torch.backends.cpu.get_cpu_capability()
+    blas = {str(i.get("architecture") or "").lower() for i in threadpool_info()}
+    if aten.startswith("AVX512") or __cpu_features__.get("AVX512F") or blas & _OPENBLAS_AVX512:
+        return "AVX512"
+    return aten
+
+
 def machine() -> dict[str, object]:
     """The CPU, its vector capability and the torch/MKL versions of this process.
 
@@ -73,7 +93,7 @@ def machine() -> dict[str, object]:
     )
     return {
         "cpu_model": model,
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_capability": kernel_capability(),
         "torch": torch.__version__,
         "mkl": mkl,
     }
