@@ -48,9 +48,11 @@ test-lib: setup
 	$(BIN)/python -m pytest -q -n $(JOBS) tests
 
 # Smoke profile: each notebook runs top to bottom on a small instance; outputs go to build/.
+# Notebook kernels import numpy before shaprl: shaprl.kernel_baseline starts pytest (and lab)
+# with the AVX2 kernel baseline already in the environment.
 test-notebooks: setup
 	SHAPRL_PROFILE=smoke SHAPRL_OUTPUT_DIR=$(SMOKE_OUT)/figures MPLBACKEND=Agg \
-	  $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile -p no:cacheprovider --nbval-lax --nbval-current-env \
+	  $(BIN)/python -m shaprl.kernel_baseline $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile -p no:cacheprovider --nbval-lax --nbval-current-env \
 	  --nbval-cell-timeout=120 notebooks
 
 # JupyterLab on notebooks/. As root (containers, workshop images) it passes --allow-root.
@@ -59,7 +61,7 @@ test-notebooks: setup
 LAB_IP     ?= localhost
 LAB_PORT   ?= 8888
 lab: setup
-	$(BIN)/jupyter lab notebooks --ip=$(LAB_IP) --port=$(LAB_PORT) \
+	$(BIN)/python -m shaprl.kernel_baseline $(BIN)/jupyter lab notebooks --ip=$(LAB_IP) --port=$(LAB_PORT) \
 	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) \
 	  $(if $(filter-out localhost 127.0.0.1,$(LAB_IP)),--no-browser,)
 

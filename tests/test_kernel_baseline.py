@@ -76,3 +76,21 @@ def test_the_test_process_itself_runs_on_the_baseline():
     from shaprl.repro.report import kernel_capability
 
     assert kernel_capability() == "AVX2"
+
+
+@pytest.mark.skipif("avx512f" not in kb.cpu_flags(), reason="needs a CPU with AVX-512")
+def test_the_launcher_gives_a_command_that_imports_numpy_first_the_baseline():
+    import os
+
+    code = "import numpy\nimport shaprl\nfrom shaprl.repro.report import machine\nprint(machine()['cpu_capability'])"
+    clean = {k: v for k, v in os.environ.items() if k not in kb.baseline_env(ZEN4)}
+    run = subprocess.run(
+        [sys.executable, "-m", "shaprl.kernel_baseline", sys.executable, "-c", code],
+        capture_output=True, text=True, check=True, env=clean,
+    )  # fmt: skip
+    assert run.stdout.strip().splitlines()[-1] == "AVX2"
+
+
+def test_the_launcher_needs_a_command():
+    with pytest.raises(SystemExit, match="usage"):
+        kb.main([])

@@ -21,7 +21,9 @@ environment before numpy, scipy or torch is imported. ``import shaprl`` sets the
 (:func:`apply`), which is in time for ``python -m shaprl...`` (``make reproduce``, the make
 targets of the long runs), for the tests (``conftest.py`` imports shaprl first), for the
 notebook kernels those start (they inherit the environment) and for a script or notebook
-that imports shaprl before numpy. A process that loaded numpy or torch first runs natively:
+that imports shaprl before numpy. ``python -m shaprl.kernel_baseline CMD ...`` runs any other
+command on the baseline (``make test-notebooks`` and ``make lab`` start pytest and JupyterLab
+so: the notebooks import numpy before shaprl). A process that loaded numpy or torch first runs natively:
 the ``cpu_capability`` its tables and manifests record (:func:`shaprl.repro.report.machine`)
 then says ``AVX512``, and comparisons with committed tables warn instead of failing.
 ``SHAPRL_NATIVE_KERNELS=1`` opts out (a little faster on AVX-512 CPUs). Nothing is set on
@@ -33,6 +35,7 @@ This module imports nothing outside the standard library: it runs before numpy l
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import MutableMapping
 from pathlib import Path
 
@@ -78,3 +81,15 @@ def apply(environ: MutableMapping[str, str] | None = None, flags: set[str] | Non
             environ[name] = value
             added[name] = value
     return added
+
+
+def main(argv: list[str]) -> None:
+    """``python -m shaprl.kernel_baseline CMD ...``: run CMD with the baseline set (``import
+    shaprl`` has set it already, before this runs)."""
+    if not argv:
+        raise SystemExit("usage: python -m shaprl.kernel_baseline COMMAND [ARG ...]")
+    os.execvp(argv[0], argv)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
