@@ -14,7 +14,7 @@ LIB = Path(__file__).resolve().parents[1] / "lib" / "shaprl"
 
 #: Bottom layer first. A package may import its own modules and any lower layer only.
 LAYERS: list[set[str]] = [
-    {"_version"},
+    {"_version", "kernel_baseline"},
     {"repro", "plots", "batched", "shapley", "mdp", "simulators"},
     {"sverl", "agents", "domains"},
     {"fastsverl", "action_shapley"},
