@@ -5,8 +5,10 @@ each pick their kernels for the CPU they load on. On a CPU with AVX-512 they tak
 loops, whose sums, products and transcendental functions round differently in the last bits
 from the AVX2 loops, and RL training amplifies those bits into different agents. Measured on
 the 16 (subset, run) cells of notebook 20's re-check sample (VM tables made on an AVX2 AMD
-EPYC), an AVX-512 AMD EPYC reproduced 10 of them natively and all 16 under this baseline;
-each of the three variables below was needed (without any one, 1-5 cells differed).
+EPYC), an AVX-512 AMD EPYC reproduced 10 of them natively and all 16 under this baseline.
+numpy's and OpenBLAS's variables were both needed (without either, 4 or 6 cells differed).
+ATen's made no difference on those cells; it is kept so that torch's vectorised kernels
+follow the same family and report it (``cpu_capability``).
 
 The baseline is the AVX2 family the committed tables were made with:
 
