@@ -66,7 +66,7 @@ lab: setup
 	  $(if $(filter-out localhost 127.0.0.1,$(LAB_IP)),--no-browser,)
 
 bench: setup
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m shaprl.kernel_baseline $(BIN)/python -m benchmarks
 
 # Measure the README's timing table on a fresh clone (median of RUNS runs; see the script).
 RUNS       ?= 3

@@ -24,10 +24,11 @@ environment before numpy, scipy or torch is imported. ``import shaprl`` sets the
 targets of the long runs), for the tests (``conftest.py`` imports shaprl first), for the
 notebook kernels those start (they inherit the environment) and for a script or notebook
 that imports shaprl before numpy. ``python -m shaprl.kernel_baseline CMD ...`` runs any other
-command on the baseline (``make test-notebooks`` and ``make lab`` start pytest and JupyterLab
-so: the notebooks import numpy before shaprl). A process that loaded numpy or torch first runs natively:
-the ``cpu_capability`` its tables and manifests record (:func:`shaprl.repro.report.machine`)
-then says ``AVX512``, and comparisons with committed tables warn instead of failing.
+command on the baseline: ``make test-notebooks``, ``make lab`` and ``make bench`` start
+pytest, JupyterLab and the benchmarks so (the notebooks and benchmarks import numpy or torch
+before shaprl). A process that loaded numpy or torch first runs natively: the
+``cpu_capability`` its tables and manifests record (:func:`shaprl.repro.report.machine`) then
+says ``AVX512``, and comparisons with committed tables warn instead of failing.
 ``SHAPRL_NATIVE_KERNELS=1`` opts out (a little faster on AVX-512 CPUs). Nothing is set on
 CPUs without AVX2 and FMA, or where ``/proc/cpuinfo`` is missing (macOS, Windows, ARM).
 
