@@ -48,8 +48,8 @@ test-lib: setup
 	$(BIN)/python -m pytest -q -n $(JOBS) tests
 
 # Smoke profile: each notebook runs top to bottom on a small instance; outputs go to build/.
-# Notebook kernels import numpy before shaprl: shaprl.kernel_baseline starts pytest (and lab)
-# with the AVX2 kernel baseline already in the environment.
+# Notebook kernels import numpy before shaprl: shaprl.kernel_baseline starts pytest (and lab,
+# bench) with the AVX2 kernel baseline already in the environment.
 test-notebooks: setup
 	SHAPRL_PROFILE=smoke SHAPRL_OUTPUT_DIR=$(SMOKE_OUT)/figures MPLBACKEND=Agg \
 	  $(BIN)/python -m shaprl.kernel_baseline $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile -p no:cacheprovider --nbval-lax --nbval-current-env \

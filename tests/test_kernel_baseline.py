@@ -51,13 +51,17 @@ def test_cpu_flags_reads_the_first_cpu(tmp_path):
     assert kb.cpu_flags(tmp_path / "missing") == set()
 
 
-def _capability(code: str, **env) -> str:
+def _capability(code: str, launcher: bool = False, **env) -> str:
+    """``cpu_capability`` recorded by a fresh process that runs ``code`` (through
+    ``python -m shaprl.kernel_baseline`` when ``launcher``), without the baseline inherited."""
     import os
 
+    report = "\nfrom shaprl.repro.report import machine\nprint(machine()['cpu_capability'])"
+    argv = [sys.executable, "-c", code + report]
+    if launcher:
+        argv = [sys.executable, "-m", "shaprl.kernel_baseline", *argv]
     run = subprocess.run(
-        [sys.executable, "-c", code + "\nfrom shaprl.repro.report import machine\n"
-         "print(machine()['cpu_capability'])"],
-        capture_output=True, text=True, check=True,
+        argv, capture_output=True, text=True, check=True,
         env={**{k: v for k, v in os.environ.items() if k not in kb.baseline_env(ZEN4)}, **env},
     )  # fmt: skip
     return run.stdout.strip().splitlines()[-1]
@@ -80,15 +84,7 @@ def test_the_test_process_itself_runs_on_the_baseline():
 
 @pytest.mark.skipif("avx512f" not in kb.cpu_flags(), reason="needs a CPU with AVX-512")
 def test_the_launcher_gives_a_command_that_imports_numpy_first_the_baseline():
-    import os
-
-    code = "import numpy\nimport shaprl\nfrom shaprl.repro.report import machine\nprint(machine()['cpu_capability'])"
-    clean = {k: v for k, v in os.environ.items() if k not in kb.baseline_env(ZEN4)}
-    run = subprocess.run(
-        [sys.executable, "-m", "shaprl.kernel_baseline", sys.executable, "-c", code],
-        capture_output=True, text=True, check=True, env=clean,
-    )  # fmt: skip
-    assert run.stdout.strip().splitlines()[-1] == "AVX2"
+    assert _capability("import numpy\nimport shaprl", launcher=True) == "AVX2"
 
 
 def test_the_launcher_needs_a_command():

@@ -52,12 +52,12 @@ OPT_OUT = "SHAPRL_NATIVE_KERNELS"
 def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
     """The instruction-set flags of the first CPU in ``cpuinfo`` (empty when unreadable)."""
     try:
-        text = cpuinfo.read_text()
+        with cpuinfo.open() as lines:  # stops at the first CPU's flags (runs on every import)
+            for line in lines:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
     except OSError:
-        return set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
+        pass
     return set()
 
 
